@@ -1,0 +1,197 @@
+#include "storage/engine.h"
+
+#include <filesystem>
+#include <system_error>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "rocksdb/cache.h"
+#include "rocksdb/filter_policy.h"
+#include "rocksdb/table.h"
+
+namespace kvd::storage {
+namespace {
+
+constexpr std::array<const char*, kCfCount> kCfNames = {
+    "raft_log", "raft_state", "kv", "rev_index", "lease", "auth", "meta"};
+
+// Written once when a store is created; a store without it, or with another value, is
+// not one this binary can serve.
+constexpr char kFormatKey[] = "format";
+constexpr char kFormatValue[] = "kvd-1";
+
+absl::Status CheckDirectoryIsOurs(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return absl::OkStatus();
+  if (!std::filesystem::is_directory(path, ec)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("data directory ", path.string(), " is not a directory"));
+  }
+  if (std::filesystem::is_empty(path, ec)) return absl::OkStatus();
+  if (!std::filesystem::exists(path / "CURRENT", ec)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        path.string(), " is not empty and does not hold a kvd store (no RocksDB CURRENT file); "
+                       "refusing to use it"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status FromRocks(const rocksdb::Status& s) {
+  if (s.ok()) return absl::OkStatus();
+  std::string msg = s.ToString();
+  switch (s.code()) {
+    case rocksdb::Status::kNotFound:
+      return absl::NotFoundError(msg);
+    case rocksdb::Status::kCorruption:
+      return absl::DataLossError(msg);
+    case rocksdb::Status::kInvalidArgument:
+      return absl::InvalidArgumentError(msg);
+    case rocksdb::Status::kIOError:
+      return absl::UnavailableError(msg);
+    case rocksdb::Status::kBusy:
+    case rocksdb::Status::kTryAgain:
+      return absl::AbortedError(msg);
+    default:
+      return absl::InternalError(msg);
+  }
+}
+
+void PutBigEndian64(std::string* dst, uint64_t v) {
+  char buf[8];
+  for (int i = 7; i >= 0; --i) {
+    buf[i] = static_cast<char>(v & 0xff);
+    v >>= 8;
+  }
+  dst->append(buf, 8);
+}
+
+uint64_t GetBigEndian64(const char* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(p[i]);
+  return v;
+}
+
+absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
+  std::filesystem::path path(options.path);
+  if (absl::Status s = CheckDirectoryIsOurs(path); !s.ok()) return s;
+  bool fresh = !std::filesystem::exists(path / "CURRENT");
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot create data directory ", path.string(), ": ", ec.message()));
+  }
+
+  rocksdb::Options db_options;
+  db_options.create_if_missing = fresh;
+  db_options.create_missing_column_families = fresh;
+  db_options.paranoid_checks = true;
+  db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  db_options.max_background_jobs = 2;
+  db_options.keep_log_file_num = 4;
+  db_options.max_manifest_file_size = 64 << 20;
+  db_options.bytes_per_sync = 1 << 20;
+
+  auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = cache;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  table.checksum = rocksdb::kXXH3;
+
+  rocksdb::ColumnFamilyOptions cf_options;
+  cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  cf_options.write_buffer_size = 16 << 20;
+  cf_options.level_compaction_dynamic_level_bytes = true;
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, cf_options);
+  for (const char* name : kCfNames) descriptors.emplace_back(name, cf_options);
+
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(db_options, options.path, descriptors, &handles, &raw);
+  if (!s.ok()) {
+    return absl::Status(FromRocks(s).code(),
+                        absl::StrCat("cannot open kvd store at ", options.path, ": ",
+                                     s.ToString()));
+  }
+  std::unique_ptr<Engine> engine(new Engine());
+  engine->path_ = options.path;
+  engine->db_.reset(raw);
+  engine->default_cf_ = handles[0];
+  for (int i = 0; i < kCfCount; ++i) engine->handles_[i] = handles[i + 1];
+
+  absl::StatusOr<std::string> format = engine->Get(Cf::kMeta, kFormatKey);
+  if (fresh && absl::IsNotFound(format.status())) {
+    rocksdb::WriteBatch batch;
+    batch.Put(engine->cf(Cf::kMeta), kFormatKey, kFormatValue);
+    if (absl::Status w = engine->Write(&batch, /*sync=*/true); !w.ok()) return w;
+  } else if (!format.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        options.path, " holds a RocksDB database that is not a kvd store (",
+        format.status().message(), ")"));
+  } else if (*format != kFormatValue) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        options.path, " holds kvd store format '", *format, "'; this binary reads '",
+        kFormatValue, "'"));
+  }
+  return engine;
+}
+
+Engine::~Engine() {
+  if (!db_) return;
+  for (rocksdb::ColumnFamilyHandle* h : handles_) {
+    if (h != nullptr) db_->DestroyColumnFamilyHandle(h);
+  }
+  if (default_cf_ != nullptr) db_->DestroyColumnFamilyHandle(default_cf_);
+  db_->Close();
+}
+
+absl::Status Engine::Write(rocksdb::WriteBatch* batch, bool sync) {
+  rocksdb::WriteOptions wo;
+  wo.sync = sync;
+  return FromRocks(db_->Write(wo, batch));
+}
+
+absl::StatusOr<std::string> Engine::Get(Cf which, const rocksdb::Slice& key) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(which), key, &value);
+  if (!s.ok()) return FromRocks(s);
+  return value;
+}
+
+int64_t Engine::SizeBytes() const {
+  uint64_t total = 0;
+  for (rocksdb::ColumnFamilyHandle* h : handles_) {
+    uint64_t v = 0;
+    if (db_->GetIntProperty(h, rocksdb::DB::Properties::kTotalSstFilesSize, &v)) total += v;
+  }
+  uint64_t wal = 0;
+  if (db_->GetIntProperty(rocksdb::DB::Properties::kCurSizeAllMemTables, &wal)) total += wal;
+  return static_cast<int64_t>(total);
+}
+
+int64_t Engine::LiveDataBytes() const {
+  uint64_t total = 0;
+  for (rocksdb::ColumnFamilyHandle* h : handles_) {
+    uint64_t v = 0;
+    if (db_->GetIntProperty(h, rocksdb::DB::Properties::kEstimateLiveDataSize, &v)) total += v;
+    if (db_->GetIntProperty(h, rocksdb::DB::Properties::kCurSizeActiveMemTable, &v)) total += v;
+  }
+  return static_cast<int64_t>(total);
+}
+
+absl::Status Engine::CompactAll() {
+  rocksdb::CompactRangeOptions options;
+  options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  for (rocksdb::ColumnFamilyHandle* h : handles_) {
+    if (absl::Status s = FromRocks(db_->CompactRange(options, h, nullptr, nullptr)); !s.ok()) {
+      return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace kvd::storage

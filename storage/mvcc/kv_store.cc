@@ -1,0 +1,420 @@
+#include "storage/mvcc/kv_store.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "api/errors.h"
+#include "storage/check.h"
+
+namespace kvd::storage::mvcc {
+namespace {
+
+// meta column family keys.
+constexpr char kMetaRevision[] = "revision";            // BE64: current main revision
+constexpr char kMetaCompactRev[] = "compact_rev";       // BE64: reads below fail
+constexpr char kMetaCompactedRev[] = "compacted_rev";   // BE64: physically removed up to
+constexpr char kMetaAppliedIndex[] = "applied_index";   // BE64: raft index of the last apply
+
+// lease column family: 'k' ‖ BE64(lease) ‖ user_key → "" for every key attached to a lease.
+std::string LeaseKeyIndex(int64_t lease, std::string_view user_key) {
+  std::string out("k");
+  PutBigEndian64(&out, static_cast<uint64_t>(lease));
+  out.append(user_key);
+  return out;
+}
+
+std::string EncodeBigEndian(uint64_t v) {
+  std::string out;
+  PutBigEndian64(&out, v);
+  return out;
+}
+
+absl::StatusOr<uint64_t> ReadMetaInt(Engine* engine, const char* key, uint64_t fallback) {
+  absl::StatusOr<std::string> value = engine->Get(Cf::kMeta, key);
+  if (absl::IsNotFound(value.status())) return fallback;
+  if (!value.ok()) return value.status();
+  if (value->size() != 8) {
+    return absl::DataLossError(absl::StrCat("meta key '", key, "' is corrupt"));
+  }
+  return GetBigEndian64(value->data());
+}
+
+absl::Status CorruptKey(const char* where) {
+  return absl::DataLossError(absl::StrCat("corrupt MVCC record found during ", where));
+}
+
+bool StartsWith(const rocksdb::Slice& s, std::string_view prefix) {
+  return s.size() >= prefix.size() && std::string_view(s.data(), prefix.size()) == prefix;
+}
+
+// Calls visit(user_key, mod_revision, record) for every key of range live at rev, in key
+// order, while visit returns true. it may be any iterator over the kv column family.
+template <typename Visit>
+absl::Status VisitLive(rocksdb::Iterator* it, const KeyRange& range, int64_t rev,
+                       Visit&& visit) {
+  std::string upper;
+  if (range.single()) {
+    upper = KeySuccessorPrefix(range.key());
+    it->Seek(SeekKeyAt(range.key(), rev));
+  } else {
+    if (!range.unbounded()) upper = KeyPrefix(range.end());
+    it->Seek(KeyPrefix(range.key()));
+  }
+  std::string user_key;
+  while (it->Valid()) {
+    rocksdb::Slice encoded = it->key();
+    if (!upper.empty() && encoded.compare(upper) >= 0) break;
+    Revision version;
+    if (!DecodeVersionKey(std::string_view(encoded.data(), encoded.size()), &user_key,
+                          &version)) {
+      return CorruptKey("range");
+    }
+    std::string prefix(encoded.data(), encoded.size() - 16);
+    if (version.main > rev) {
+      // Newer than the read revision: jump to this key's newest version at or below rev,
+      // or past the key if it has none.
+      PutBigEndian64(&prefix, ~static_cast<uint64_t>(rev));
+      PutBigEndian64(&prefix, 0);
+      it->Seek(prefix);
+      continue;
+    }
+    ValueRecord record;
+    rocksdb::Slice raw = it->value();
+    if (!DecodeValueRecord(std::string_view(raw.data(), raw.size()), &record)) {
+      return CorruptKey("range");
+    }
+    if (!record.tombstone && !visit(user_key, version.main, record)) break;
+    // Older versions of this key follow; step over them.
+    it->Next();
+    if (it->Valid() && StartsWith(it->key(), prefix)) {
+      prefix.back() = static_cast<char>(prefix.back() + 1);
+      it->Seek(prefix);
+    }
+  }
+  return FromRocks(it->status());
+}
+
+mvccpb::KeyValue MakeKeyValue(std::string_view user_key, int64_t mod_revision,
+                              const ValueRecord& record) {
+  mvccpb::KeyValue kv;
+  kv.set_key(user_key.data(), user_key.size());
+  kv.set_create_revision(record.create_revision);
+  kv.set_mod_revision(mod_revision);
+  kv.set_version(record.version);
+  kv.set_lease(record.lease);
+  kv.set_value(record.value.data(), record.value.size());
+  return kv;
+}
+
+// The shared body of every range read.
+absl::StatusOr<RangeResult> RangeOn(rocksdb::Iterator* it, const KeyRange& range,
+                                    const RangeOptions& options, int64_t current_rev,
+                                    int64_t compact_rev) {
+  if (options.rev > current_rev) return errors::FutureRevision();
+  int64_t rev = options.rev > 0 ? options.rev : current_rev;
+  if (rev < compact_rev) return errors::Compacted();
+  RangeResult result;
+  result.rev = current_rev;
+  absl::Status s = VisitLive(it, range, rev, [&](std::string_view key, int64_t mod,
+                                                 const ValueRecord& record) {
+    ++result.count;
+    if (!options.count_only &&
+        (options.limit <= 0 || static_cast<int64_t>(result.kvs.size()) < options.limit)) {
+      result.kvs.push_back(MakeKeyValue(key, mod, record));
+    }
+    return true;
+  });
+  if (!s.ok()) return s;
+  return result;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+// KeyRange
+
+KeyRange KeyRange::FromRequest(std::string_view key, std::string_view range_end) {
+  if (range_end.empty()) return KeyRange(key, std::nullopt);
+  if (range_end == std::string_view("\0", 1)) return KeyRange(key, std::string_view());
+  return KeyRange(key, range_end);
+}
+
+bool KeyRange::Contains(std::string_view user_key) const {
+  if (single()) return user_key == key_;
+  if (user_key < key_) return false;
+  return unbounded() || user_key < *end_;
+}
+
+// ---------------------------------------------------------------------------------------
+// ReadTxn
+
+ReadTxn::ReadTxn(const KvStore* store, const rocksdb::Snapshot* snapshot, int64_t rev,
+                 int64_t compact_rev)
+    : store_(store), snapshot_(snapshot), rev_(rev), compact_rev_(compact_rev) {}
+
+ReadTxn::~ReadTxn() { store_->engine_->db()->ReleaseSnapshot(snapshot_); }
+
+absl::StatusOr<RangeResult> ReadTxn::Range(const KeyRange& range,
+                                           const RangeOptions& options) const {
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot_;
+  std::unique_ptr<rocksdb::Iterator> it(
+      store_->engine_->db()->NewIterator(ro, store_->engine_->cf(Cf::kKv)));
+  return RangeOn(it.get(), range, options, rev_, compact_rev_);
+}
+
+// ---------------------------------------------------------------------------------------
+// ApplyBatch
+
+ApplyBatch::ApplyBatch(KvStore* store)
+    : store_(store),
+      batch_(rocksdb::BytewiseComparator(), 0, /*overwrite_key=*/true),
+      begin_rev_(store->current_rev()),
+      compact_rev_(store->compact_rev()) {}
+
+ApplyBatch::~ApplyBatch() = default;
+
+void ApplyBatch::BeginTxn() {
+  KVD_CHECK(!txn_open_);
+  txn_open_ = true;
+  txn_changes_ = 0;
+}
+
+int64_t ApplyBatch::EndTxn() {
+  KVD_CHECK(txn_open_);
+  txn_open_ = false;
+  if (txn_changes_ > 0) ++begin_rev_;
+  txn_changes_ = 0;
+  return begin_rev_;
+}
+
+absl::StatusOr<RangeResult> ApplyBatch::Range(const KeyRange& range,
+                                              const RangeOptions& options) const {
+  std::unique_ptr<rocksdb::Iterator> it(batch_.NewIteratorWithBase(
+      store_->engine_->cf(Cf::kKv),
+      store_->engine_->db()->NewIterator(rocksdb::ReadOptions(), store_->engine_->cf(Cf::kKv))));
+  return RangeOn(it.get(), range, options, view_rev(), compact_rev_);
+}
+
+std::optional<mvccpb::KeyValue> ApplyBatch::Current(std::string_view user_key) {
+  absl::StatusOr<RangeResult> r = Range(KeyRange::Single(user_key), RangeOptions{});
+  // Reading the current revision cannot fail on revision bounds; a corrupt record cannot
+  // be written over safely.
+  KVD_CHECK_OK(r.status());
+  if (r->kvs.empty()) return std::nullopt;
+  return std::move(r->kvs.front());
+}
+
+void ApplyBatch::WriteVersion(std::string_view user_key, const ValueRecord& record) {
+  Revision rev{begin_rev_ + 1, txn_changes_};
+  std::string value;
+  EncodeValueRecord(&value, record);
+  batch_.Put(store_->engine_->cf(Cf::kKv), VersionKey(user_key, rev), value);
+  batch_.Put(store_->engine_->cf(Cf::kRevIndex), RevIndexKey(rev),
+             RevIndexValue(record.tombstone, user_key));
+  ++txn_changes_;
+}
+
+int64_t ApplyBatch::Put(std::string_view key, std::string_view value, int64_t lease) {
+  KVD_CHECK(txn_open_);
+  std::optional<mvccpb::KeyValue> prev = Current(key);
+  int64_t rev = begin_rev_ + 1;
+  ValueRecord record;
+  record.create_revision = prev ? prev->create_revision() : rev;
+  record.version = prev ? prev->version() + 1 : 1;
+  record.lease = lease;
+  record.value = value;
+  WriteVersion(key, record);
+
+  rocksdb::ColumnFamilyHandle* lease_cf = store_->engine_->cf(Cf::kLease);
+  int64_t old_lease = prev ? prev->lease() : 0;
+  if (old_lease != 0 && old_lease != lease) batch_.Delete(lease_cf, LeaseKeyIndex(old_lease, key));
+  if (lease != 0 && old_lease != lease) batch_.Put(lease_cf, LeaseKeyIndex(lease, key), "");
+
+  mvccpb::Event& event = events_.emplace_back();
+  event.set_type(mvccpb::Event::PUT);
+  *event.mutable_kv() = MakeKeyValue(key, rev, record);
+  return rev;
+}
+
+std::pair<int64_t, int64_t> ApplyBatch::DeleteRange(const KeyRange& range) {
+  KVD_CHECK(txn_open_);
+  absl::StatusOr<RangeResult> live = Range(range, RangeOptions{});
+  KVD_CHECK_OK(live.status());
+  rocksdb::ColumnFamilyHandle* lease_cf = store_->engine_->cf(Cf::kLease);
+  for (const mvccpb::KeyValue& kv : live->kvs) {
+    ValueRecord tombstone;
+    tombstone.tombstone = true;
+    WriteVersion(kv.key(), tombstone);
+    if (kv.lease() != 0) batch_.Delete(lease_cf, LeaseKeyIndex(kv.lease(), kv.key()));
+    mvccpb::Event& event = events_.emplace_back();
+    event.set_type(mvccpb::Event::DELETE);
+    event.mutable_kv()->set_key(kv.key());
+    event.mutable_kv()->set_mod_revision(begin_rev_ + 1);
+  }
+  int64_t deleted = static_cast<int64_t>(live->kvs.size());
+  return {deleted, view_rev()};
+}
+
+absl::Status ApplyBatch::Compact(int64_t rev) {
+  KVD_CHECK(!txn_open_);
+  if (rev <= compact_rev_) return errors::Compacted();
+  if (rev > begin_rev_) return errors::FutureRevision();
+  compact_rev_ = rev;
+  new_compact_rev_ = rev;
+  return absl::OkStatus();
+}
+
+absl::Status ApplyBatch::Commit(bool sync) {
+  KVD_CHECK(!txn_open_ && !committed_);
+  committed_ = true;
+  rocksdb::ColumnFamilyHandle* meta = store_->engine_->cf(Cf::kMeta);
+  rocksdb::WriteBatch* wb = batch_.GetWriteBatch();
+  wb->Put(meta, kMetaRevision, EncodeBigEndian(static_cast<uint64_t>(begin_rev_)));
+  if (new_compact_rev_) {
+    wb->Put(meta, kMetaCompactRev, EncodeBigEndian(static_cast<uint64_t>(*new_compact_rev_)));
+  }
+  uint64_t applied = applied_index_.value_or(store_->applied_index());
+  if (applied_index_) wb->Put(meta, kMetaAppliedIndex, EncodeBigEndian(applied));
+  if (absl::Status s = store_->engine_->Write(wb, sync); !s.ok()) return s;
+  store_->Publish(begin_rev_, compact_rev_, applied);
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------------------
+// KvStore
+
+absl::StatusOr<std::unique_ptr<KvStore>> KvStore::Open(Engine* engine) {
+  std::unique_ptr<KvStore> store(new KvStore(engine));
+  absl::StatusOr<uint64_t> rev = ReadMetaInt(engine, kMetaRevision, 1);
+  absl::StatusOr<uint64_t> compact = ReadMetaInt(engine, kMetaCompactRev, 0);
+  absl::StatusOr<uint64_t> compacted = ReadMetaInt(engine, kMetaCompactedRev, 0);
+  absl::StatusOr<uint64_t> applied = ReadMetaInt(engine, kMetaAppliedIndex, 0);
+  for (const absl::Status& s : {rev.status(), compact.status(), compacted.status(),
+                                applied.status()}) {
+    if (!s.ok()) return s;
+  }
+  if (*compacted > *compact || *compact > *rev) {
+    return absl::DataLossError(absl::StrCat("inconsistent revisions in meta: revision ", *rev,
+                                            ", compact ", *compact, ", compacted ",
+                                            *compacted));
+  }
+  absl::MutexLock lock(&store->mu_);
+  store->current_rev_ = static_cast<int64_t>(*rev);
+  store->compact_rev_ = static_cast<int64_t>(*compact);
+  store->compacted_rev_ = static_cast<int64_t>(*compacted);
+  store->applied_index_ = *applied;
+  return store;
+}
+
+int64_t KvStore::current_rev() const {
+  absl::MutexLock lock(&mu_);
+  return current_rev_;
+}
+
+int64_t KvStore::compact_rev() const {
+  absl::MutexLock lock(&mu_);
+  return compact_rev_;
+}
+
+int64_t KvStore::compacted_rev() const {
+  absl::MutexLock lock(&mu_);
+  return compacted_rev_;
+}
+
+uint64_t KvStore::applied_index() const {
+  absl::MutexLock lock(&mu_);
+  return applied_index_;
+}
+
+std::unique_ptr<ReadTxn> KvStore::Read() const {
+  absl::MutexLock lock(&mu_);
+  // Taken under mu_: the snapshot holds at least every batch published so far.
+  const rocksdb::Snapshot* snapshot = engine_->db()->GetSnapshot();
+  return std::unique_ptr<ReadTxn>(new ReadTxn(this, snapshot, current_rev_, compact_rev_));
+}
+
+std::unique_ptr<ApplyBatch> KvStore::NewApplyBatch() {
+  return std::unique_ptr<ApplyBatch>(new ApplyBatch(this));
+}
+
+void KvStore::Publish(int64_t rev, int64_t compact_rev, uint64_t applied_index) {
+  absl::MutexLock lock(&mu_);
+  current_rev_ = rev;
+  compact_rev_ = compact_rev;
+  applied_index_ = applied_index;
+}
+
+absl::StatusOr<bool> KvStore::CompactStep(int64_t max_revisions) {
+  absl::MutexLock step_lock(&compact_mu_);
+  int64_t target, done;
+  {
+    absl::MutexLock lock(&mu_);
+    target = compact_rev_;
+    done = compacted_rev_;
+  }
+  if (done >= target) return true;
+  int64_t end = std::min(target, done + std::max<int64_t>(max_revisions, 1));
+
+  rocksdb::DB* db = engine_->db();
+  // The keys changed in (done, end]: only they can have versions that became invisible.
+  absl::flat_hash_set<std::string> keys;
+  {
+    std::string upper = RevIndexKey(Revision{end + 1, 0});
+    rocksdb::Slice upper_slice(upper);
+    rocksdb::ReadOptions ro;
+    ro.iterate_upper_bound = &upper_slice;
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, engine_->cf(Cf::kRevIndex)));
+    for (it->Seek(RevIndexKey(Revision{done + 1, 0})); it->Valid(); it->Next()) {
+      bool tombstone = false;
+      std::string_view user_key;
+      rocksdb::Slice v = it->value();
+      if (!DecodeRevIndexValue(std::string_view(v.data(), v.size()), &tombstone, &user_key)) {
+        return CorruptKey("compaction");
+      }
+      keys.emplace(user_key);
+    }
+    if (absl::Status s = FromRocks(it->status()); !s.ok()) return s;
+  }
+
+  // For each such key keep the newest version at or below target (unless it is a
+  // tombstone) and remove every older one, with its history entry.
+  rocksdb::WriteBatch wb;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db->NewIterator(rocksdb::ReadOptions(), engine_->cf(Cf::kKv)));
+  std::string decoded_key;
+  for (const std::string& key : keys) {
+    std::string prefix = KeyPrefix(key);
+    it->Seek(SeekKeyAt(key, target));
+    bool newest = true;
+    for (; it->Valid() && StartsWith(it->key(), prefix); it->Next()) {
+      Revision rev;
+      rocksdb::Slice k = it->key();
+      if (!DecodeVersionKey(std::string_view(k.data(), k.size()), &decoded_key, &rev)) {
+        return CorruptKey("compaction");
+      }
+      if (newest) {
+        newest = false;
+        ValueRecord record;
+        rocksdb::Slice v = it->value();
+        if (!DecodeValueRecord(std::string_view(v.data(), v.size()), &record)) {
+          return CorruptKey("compaction");
+        }
+        if (!record.tombstone) continue;
+      }
+      wb.Delete(engine_->cf(Cf::kKv), k);
+      wb.Delete(engine_->cf(Cf::kRevIndex), RevIndexKey(rev));
+    }
+    if (absl::Status s = FromRocks(it->status()); !s.ok()) return s;
+  }
+  wb.Put(engine_->cf(Cf::kMeta), kMetaCompactedRev, EncodeBigEndian(static_cast<uint64_t>(end)));
+  // No sync: after a crash the step is redone from the last persisted compacted_rev.
+  if (absl::Status s = engine_->Write(&wb, /*sync=*/false); !s.ok()) return s;
+  absl::MutexLock lock(&mu_);
+  compacted_rev_ = end;
+  return end >= compact_rev_;
+}
+
+}  // namespace kvd::storage::mvcc

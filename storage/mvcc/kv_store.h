@@ -1,0 +1,233 @@
+// The MVCC key space: etcd's data model on RocksDB.
+//
+// Every mutating request gets the next main revision; the changes inside it are numbered
+// by sub revision. Each key keeps its history: create_revision (start of the current
+// incarnation), mod_revision, version (puts since creation) and lease; a delete writes a
+// tombstone. Reads name a revision (0 = current) and see the store exactly as it was then,
+// unless compaction has removed that history (etcd's "required revision has been
+// compacted").
+//
+// Threads: reads (Read()) run on any thread, each on a RocksDB snapshot. Writes run on one
+// thread (the applier) through an ApplyBatch, which groups many requests into one atomic
+// RocksDB write together with the raft applied index: after a crash the store is exactly
+// as of some applied index, never between two. Physical compaction runs in bounded steps
+// (CompactStep) on a background thread, concurrently with both.
+//
+// Memory and start-up time do not depend on the number of keys: there is no in-memory
+// index; Open() reads a few meta keys.
+#ifndef KVD_STORAGE_MVCC_KV_STORE_H_
+#define KVD_STORAGE_MVCC_KV_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "api/mvccpb/kv.pb.h"
+#include "rocksdb/utilities/write_batch_with_index.h"
+#include "storage/engine.h"
+#include "storage/mvcc/key_codec.h"
+
+namespace kvd::storage::mvcc {
+
+// The keys a request names, in etcd's terms: range_end empty means the single key;
+// range_end "\0" means every key >= key; otherwise the half-open range [key, range_end).
+class KeyRange {
+ public:
+  static KeyRange FromRequest(std::string_view key, std::string_view range_end);
+  static KeyRange Single(std::string_view key) { return KeyRange(key, std::nullopt); }
+
+  std::string_view key() const { return key_; }
+  bool single() const { return !end_.has_value(); }
+  // Unbounded above (range_end was "\0").
+  bool unbounded() const { return end_.has_value() && end_->empty(); }
+  // REQUIRES: !single() && !unbounded().
+  std::string_view end() const { return *end_; }
+
+  bool Contains(std::string_view user_key) const;
+
+ private:
+  KeyRange(std::string_view key, std::optional<std::string_view> end) : key_(key), end_(end) {}
+  std::string_view key_;
+  std::optional<std::string_view> end_;  // nullopt: single key; "": unbounded
+};
+
+struct RangeOptions {
+  // At most this many keys in kvs (0: no limit); count still counts them all.
+  int64_t limit = 0;
+  // Revision to read at; 0 means the view's current revision.
+  int64_t rev = 0;
+  // Count only: kvs stays empty.
+  bool count_only = false;
+};
+
+struct RangeResult {
+  std::vector<mvccpb::KeyValue> kvs;
+  // Keys in the range at the read revision, regardless of limit.
+  int64_t count = 0;
+  // The view's current revision (not the revision read at), as etcd reports it.
+  int64_t rev = 0;
+};
+
+class KvStore;
+
+// What a request reads through: a committed snapshot (ReadTxn) or an open request inside an
+// ApplyBatch, which also sees the batch's own writes.
+class KvView {
+ public:
+  virtual ~KvView() = default;
+  // The revision the view reads at when a request names none.
+  virtual int64_t view_rev() const = 0;
+  // Reads below this revision fail with errors::Compacted().
+  virtual int64_t view_compact_rev() const = 0;
+  // Errors: errors::FutureRevision() if options.rev > view_rev(); errors::Compacted() if
+  // 0 < options.rev < view_compact_rev(); DataLoss on a corrupt record.
+  virtual absl::StatusOr<RangeResult> Range(const KeyRange& range,
+                                            const RangeOptions& options) const = 0;
+};
+
+// A consistent, read-only view of the committed store. Cheap; hold it briefly (it pins a
+// RocksDB snapshot).
+class ReadTxn final : public KvView {
+ public:
+  ~ReadTxn() override;
+  ReadTxn(const ReadTxn&) = delete;
+  ReadTxn& operator=(const ReadTxn&) = delete;
+
+  int64_t view_rev() const override { return rev_; }
+  int64_t view_compact_rev() const override { return compact_rev_; }
+  absl::StatusOr<RangeResult> Range(const KeyRange& range,
+                                    const RangeOptions& options) const override;
+
+ private:
+  friend class KvStore;
+  ReadTxn(const KvStore* store, const rocksdb::Snapshot* snapshot, int64_t rev,
+          int64_t compact_rev);
+
+  const KvStore* store_;
+  const rocksdb::Snapshot* snapshot_;
+  int64_t rev_;
+  int64_t compact_rev_;
+};
+
+// Applies a sequence of requests as one atomic write. Each request is bracketed by
+// BeginTxn()/EndTxn() and gets at most one main revision; requests later in the batch see
+// the writes of earlier ones. Nothing is visible to readers until Commit().
+// Not thread-safe; at most one ApplyBatch exists at a time (KvStore::NewApplyBatch).
+class ApplyBatch final : public KvView {
+ public:
+  ~ApplyBatch() override;
+  ApplyBatch(const ApplyBatch&) = delete;
+  ApplyBatch& operator=(const ApplyBatch&) = delete;
+
+  // Starts a request. REQUIRES: no request open.
+  void BeginTxn();
+  // The revision the open request reads at: the revision before it, plus one once it has
+  // changed something (as etcd's write txn reports it).
+  int64_t view_rev() const override { return begin_rev_ + (txn_changes_ > 0 ? 1 : 0); }
+  int64_t view_compact_rev() const override { return compact_rev_; }
+  // Reads inside the open request, seeing every write before it in this batch.
+  absl::StatusOr<RangeResult> Range(const KeyRange& range,
+                                    const RangeOptions& options) const override;
+  // Writes key = value under lease (0: none). Returns the request's revision.
+  int64_t Put(std::string_view key, std::string_view value, int64_t lease);
+  // Deletes every live key in range. Returns {deleted, revision}; revision is the
+  // request's new revision if anything in it changed, else the current one.
+  std::pair<int64_t, int64_t> DeleteRange(const KeyRange& range);
+  // Ends the request; returns the store revision after it.
+  int64_t EndTxn();
+
+  // Records a compaction at rev: reads below rev fail from now on; the old versions are
+  // removed by KvStore::CompactStep. Errors: errors::Compacted() if rev <= the current
+  // compact revision, errors::FutureRevision() if rev > the current revision.
+  // REQUIRES: no request open.
+  absl::Status Compact(int64_t rev);
+
+  // The raft index this batch brings the store to; stored with the batch.
+  void SetAppliedIndex(uint64_t index) { applied_index_ = index; }
+
+  // Changes made by this batch, in revision order (for watchers).
+  const std::vector<mvccpb::Event>& events() const { return events_; }
+  int64_t rev() const { return begin_rev_; }
+
+  // Writes the batch atomically (durably if sync) and publishes it to readers.
+  // REQUIRES: no request open. After Commit the batch is spent.
+  absl::Status Commit(bool sync);
+
+ private:
+  friend class KvStore;
+  explicit ApplyBatch(KvStore* store);
+
+  // The newest version of user_key as the open request sees it, or nullopt if the key does
+  // not exist (never written, or deleted).
+  std::optional<mvccpb::KeyValue> Current(std::string_view user_key);
+  void WriteVersion(std::string_view user_key, const ValueRecord& record);
+
+  KvStore* store_;
+  mutable rocksdb::WriteBatchWithIndex batch_;  // mutable: iterating it is a read
+  bool txn_open_ = false;
+  int64_t begin_rev_;     // revision before the open request (or the batch's last)
+  int64_t txn_changes_ = 0;
+  int64_t compact_rev_;
+  std::optional<int64_t> new_compact_rev_;
+  std::optional<uint64_t> applied_index_;
+  std::vector<mvccpb::Event> events_;
+  bool committed_ = false;
+};
+
+class KvStore {
+ public:
+  // Loads revisions and the applied index from engine. REQUIRES: engine outlives the store.
+  static absl::StatusOr<std::unique_ptr<KvStore>> Open(Engine* engine);
+
+  KvStore(const KvStore&) = delete;
+  KvStore& operator=(const KvStore&) = delete;
+
+  int64_t current_rev() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Reads below this fail; physical removal may lag behind (compacted_rev()).
+  int64_t compact_rev() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Old versions up to here are physically gone.
+  int64_t compacted_rev() const ABSL_LOCKS_EXCLUDED(mu_);
+  uint64_t applied_index() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  std::unique_ptr<ReadTxn> Read() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // REQUIRES: the previous batch was committed or destroyed.
+  std::unique_ptr<ApplyBatch> NewApplyBatch();
+
+  // Removes, for up to max_revisions revisions of history past compacted_rev(), every
+  // version that no read at or above compact_rev() can see. Returns true when compaction
+  // has caught up with compact_rev(). Safe to run beside reads and one ApplyBatch.
+  absl::StatusOr<bool> CompactStep(int64_t max_revisions);
+
+  Engine* engine() const { return engine_; }
+
+ private:
+  friend class ApplyBatch;
+  friend class ReadTxn;
+  explicit KvStore(Engine* engine) : engine_(engine) {}
+
+  // Publishes a committed batch to readers.
+  void Publish(int64_t rev, int64_t compact_rev, uint64_t applied_index)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  Engine* const engine_;
+  mutable absl::Mutex mu_;
+  int64_t current_rev_ ABSL_GUARDED_BY(mu_) = 1;
+  int64_t compact_rev_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t compacted_rev_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t applied_index_ ABSL_GUARDED_BY(mu_) = 0;
+  // Serialises CompactStep callers.
+  absl::Mutex compact_mu_;
+};
+
+}  // namespace kvd::storage::mvcc
+
+#endif  // KVD_STORAGE_MVCC_KV_STORE_H_
