@@ -1,0 +1,157 @@
+"""Case 3 - durability: acknowledged writes survive kill -9 and clean restarts.
+
+Crash: writer threads put distinct keys and record every ACKNOWLEDGED put (key, value,
+revision of the answer). The server is SIGKILLed while they write, restarted on the same
+data dir, and then
+  - every acknowledged put is present with its value and its acknowledged mod_revision;
+  - a put that was in flight at the kill may be present or not, but only with the value
+    its writer sent;
+  - revisions continue: the next put gets head+1, head >= every acknowledged revision,
+    and no two keys share a mod_revision (no revision was reused).
+Clean restart (SIGTERM): the whole key space, the head revision and the compaction point
+are unchanged.
+
+Bounded: at most WRITERS * PUTS_PER_WRITER_MAX puts and WRITE_SECONDS_MAX seconds.
+"""
+
+import signal
+import threading
+import time
+
+import etcd3
+import grpc
+import pytest
+from etcd3 import etcdrpc
+
+WRITERS = 4
+PUTS_PER_WRITER_MAX = 5000
+WRITE_SECONDS_MAX = 15.0
+KILL_AFTER_ACKS = 1500       # kill once this many puts are acknowledged...
+KILL_AFTER_SECONDS = 5.0     # ...or after this long, whichever comes first
+ACKS_MIN = 20                # below this the test proves nothing
+PUT_TIMEOUT_S = 2.0
+PREFIX = b"dur/"
+
+
+class Writers:
+    def __init__(self, member):
+        self.member = member
+        self.lock = threading.Lock()
+        self.acked = {}          # key -> (value, revision)
+        self.sent = {}           # key -> value, for every put attempted
+        self.ended_by_error = [False] * WRITERS
+        self.threads = [threading.Thread(target=self.run, args=(w,), daemon=True)
+                        for w in range(WRITERS)]
+        self.deadline = time.monotonic() + WRITE_SECONDS_MAX
+
+    def run(self, w):
+        client = etcd3.client(host="127.0.0.1", port=self.member.client_port,
+                              timeout=PUT_TIMEOUT_S)
+        try:
+            for i in range(PUTS_PER_WRITER_MAX):
+                if time.monotonic() > self.deadline:
+                    return
+                key = PREFIX + b"w%d/%06d" % (w, i)
+                value = b"value-%d-%d-" % (w, i) + b"x" * (i % 97)
+                with self.lock:
+                    self.sent[key] = value
+                try:
+                    answer = client.put(key, value)
+                except Exception:  # the server is gone: this writer is done
+                    self.ended_by_error[w] = True
+                    return
+                with self.lock:
+                    self.acked[key] = (value, answer.header.revision)
+        finally:
+            client.close()
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+
+    def ack_count(self):
+        with self.lock:
+            return len(self.acked)
+
+    def join(self):
+        for t in self.threads:
+            t.join(timeout=WRITE_SECONDS_MAX + 2 * PUT_TIMEOUT_S)
+            assert not t.is_alive(), "a writer did not stop"
+
+
+def all_kvs(kv, prefix=PREFIX):
+    end = prefix[:-1] + bytes([prefix[-1] + 1])
+    answer = kv.Range(etcdrpc.RangeRequest(key=prefix, range_end=end))
+    return answer.header.revision, {x.key: x for x in answer.kvs}
+
+
+def test_acknowledged_writes_survive_kill9(server):
+    member = server.members[0]
+    writers = Writers(member)
+    writers.start()
+    started = time.monotonic()
+    while (writers.ack_count() < KILL_AFTER_ACKS
+           and time.monotonic() - started < KILL_AFTER_SECONDS):
+        time.sleep(0.01)
+    member.kill9()
+    writers.join()
+
+    acked = dict(writers.acked)
+    assert len(acked) >= ACKS_MIN, f"only {len(acked)} puts acknowledged before the kill"
+    assert all(writers.ended_by_error), "the kill did not land mid-stream for every writer"
+    revisions = sorted(rev for _, rev in acked.values())
+    assert len(set(revisions)) == len(revisions), "two acknowledged puts share a revision"
+
+    server.restart_member(member)
+    kv = server.client().kvstub
+    head, present = all_kvs(kv)
+    missing = [k for k in acked if k not in present]
+    assert not missing, f"{len(missing)} acknowledged puts lost, e.g. {missing[:5]}"
+    for key, (value, rev) in acked.items():
+        got = present[key]
+        assert (got.value, got.mod_revision, got.create_revision, got.version) == \
+            (value, rev, rev, 1), f"{key}: wrong after restart"
+    for key, got in present.items():
+        assert key in writers.sent, f"{key} was never written"
+        assert got.value == writers.sent[key], f"{key}: in-flight put has a foreign value"
+
+    mod_revisions = [x.mod_revision for x in present.values()]
+    assert len(set(mod_revisions)) == len(mod_revisions), "a revision was reused"
+    assert head >= revisions[-1] and head >= max(mod_revisions)
+    # Each put is exactly one revision on a fresh store: nothing else was written.
+    assert head == 1 + len(present)
+    after = kv.Put(etcdrpc.PutRequest(key=b"after-restart", value=b"1"))
+    assert after.header.revision == head + 1
+
+
+def test_clean_restart_keeps_data_and_revision(server):
+    member = server.members[0]
+    kv = server.client().kvstub
+    for i in range(20):
+        kv.Put(etcdrpc.PutRequest(key=PREFIX + b"k%02d" % i, value=b"v%d" % i))
+    for i in range(0, 20, 3):
+        kv.Put(etcdrpc.PutRequest(key=PREFIX + b"k%02d" % i, value=b"second"))
+    kv.DeleteRange(etcdrpc.DeleteRangeRequest(key=PREFIX + b"k05", range_end=PREFIX + b"k08"))
+    compact_rev = kv.Range(etcdrpc.RangeRequest(key=b"x")).header.revision - 3
+    kv.Compact(etcdrpc.CompactionRequest(revision=compact_rev, physical=True))
+    head_before, kvs_before = all_kvs(kv)
+    history_before = kv.Range(etcdrpc.RangeRequest(key=PREFIX, range_end=PREFIX + b"\xff",
+                                                   revision=compact_rev))
+
+    code = member.stop()
+    assert code in (0, -signal.SIGTERM), f"unclean exit on SIGTERM: {code}"
+    server.restart_member(member)
+    kv = server.client().kvstub
+
+    head_after, kvs_after = all_kvs(kv)
+    assert head_after == head_before
+    assert kvs_after == kvs_before
+    history_after = kv.Range(etcdrpc.RangeRequest(key=PREFIX, range_end=PREFIX + b"\xff",
+                                                  revision=compact_rev))
+    assert list(history_after.kvs) == list(history_before.kvs)
+    with pytest.raises(grpc.RpcError) as err:
+        kv.Range(etcdrpc.RangeRequest(key=PREFIX, revision=compact_rev - 1))
+    assert err.value.code() == grpc.StatusCode.OUT_OF_RANGE
+    assert err.value.details() == "etcdserver: mvcc: required revision has been compacted"
+    after = kv.Put(etcdrpc.PutRequest(key=b"after-restart", value=b"1"))
+    assert after.header.revision == head_before + 1
