@@ -1,0 +1,89 @@
+// kvd: one member of a kvd cluster. Started with etcd's flags (server/etcd_flags.h);
+// SIGINT or SIGTERM stops it cleanly.
+#include <csignal>
+#include <cstdio>
+#include <limits>
+#include <memory>
+#include <pthread.h>
+
+#include "absl/strings/str_join.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server.h"
+#include "grpcpp/server_builder.h"
+#include "server/etcd_flags.h"
+#include "server/kv_service.h"
+#include "server/maintenance_service.h"
+#include "server/node.h"
+
+namespace {
+
+// etcd accepts requests this much larger than --max-request-bytes at the gRPC layer, and
+// rejects them itself with "request is too large".
+constexpr int64_t kGrpcOverheadBytes = 512 * 1024;
+
+int Run(int argc, char** argv) {
+  absl::StatusOr<kvd::server::ServerConfig> config = kvd::server::ParseEtcdFlags(argc, argv);
+  if (!config.ok()) {
+    std::fprintf(stderr, "kvd: %s\n", std::string(config.status().message()).c_str());
+    return 2;
+  }
+
+  // Signals go to the thread that waits for them, never to gRPC's or the node's threads.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  kvd::server::NodeOptions node_options;
+  node_options.name = config->name;
+  node_options.data_dir = config->data_dir;
+  absl::StatusOr<std::unique_ptr<kvd::server::Node>> node =
+      kvd::server::Node::Open(node_options);
+  if (!node.ok()) {
+    std::fprintf(stderr, "kvd: cannot start member %s: %s\n", config->name.c_str(),
+                 std::string(node.status().message()).c_str());
+    return 1;
+  }
+
+  kvd::server::RequestLimits limits;
+  limits.max_request_bytes = config->max_request_bytes;
+  limits.max_txn_ops = config->max_txn_ops;
+  kvd::server::KvService kv_service(node->get(), limits);
+  kvd::server::MaintenanceService maintenance_service(node->get());
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  for (const std::string& address : config->listen_client_addresses) {
+    builder.AddListeningPort(address, grpc::InsecureServerCredentials());
+  }
+  builder.SetMaxReceiveMessageSize(
+      static_cast<int>(std::min<int64_t>(config->max_request_bytes + kGrpcOverheadBytes,
+                                         std::numeric_limits<int>::max())));
+  builder.SetMaxSendMessageSize(std::numeric_limits<int>::max());
+  builder.RegisterService(&kv_service);
+  builder.RegisterService(&maintenance_service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr) {
+    std::fprintf(stderr, "kvd: cannot listen on %s\n",
+                 absl::StrJoin(config->listen_client_addresses, ", ").c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "kvd: member %s (%016llx) ready to serve client requests on %s\n",
+               config->name.c_str(), static_cast<unsigned long long>((*node)->member_id()),
+               absl::StrJoin(config->listen_client_addresses, ", ").c_str());
+
+  int signal = 0;
+  sigwait(&signals, &signal);
+  std::fprintf(stderr, "kvd: received signal %d, stopping\n", signal);
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  node->reset();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return Run(argc, argv); }
