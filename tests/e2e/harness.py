@@ -39,6 +39,7 @@ STOP_TIMEOUT_S = 10.0
 CTL_TIMEOUT_S = 20.0
 RPC_TIMEOUT_S = 5.0
 LOG_TAIL_LINES = 40
+START_ATTEMPTS_MAX = 3
 
 # Ports the user may be running a real cluster on; never ours.
 RESERVED_PORTS = {2379, 2380}
@@ -91,11 +92,11 @@ def tail(path, lines=LOG_TAIL_LINES):
 class Member:
     """One server process: its ports, data dir, log file, and lifecycle."""
 
-    def __init__(self, kind, name, workdir):
+    def __init__(self, kind, name, workdir, client_port, peer_port):
         self.kind = kind
         self.binary = server_binary(kind)
         self.name = name
-        self.client_port, self.peer_port = free_ports(2)
+        self.client_port, self.peer_port = client_port, peer_port
         self.data_dir = Path(workdir) / f"{name}.data"
         self.log_path = Path(workdir) / f"{name}.log"
         self.proc = None
@@ -221,7 +222,9 @@ class Cluster:
         self.extra_flags = list(extra_flags)
         self._own_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix=f"kvd-e2e-{kind}-"))
-        self.members = [Member(kind, f"m{i}", self.workdir) for i in range(size)]
+        ports = free_ports(2 * size)  # all at once, so they are distinct
+        self.members = [Member(kind, f"m{i}", self.workdir, ports[2 * i], ports[2 * i + 1])
+                        for i in range(size)]
         self._clients = []
 
     @property
@@ -233,11 +236,27 @@ class Cluster:
         return [m.endpoint for m in self.members]
 
     def start(self):
-        for m in self.members:
-            self.start_member(m, wait=False)
-        for m in self.members:
-            m.wait_ready()
-        return self
+        """Start every member and wait until each serves. Ports are picked by binding port 0
+        and releasing it, so another process can take one before the server binds it: a
+        member that fails with "address already in use" gets fresh ports, a few times."""
+        for attempt in range(START_ATTEMPTS_MAX):
+            for m in self.members:
+                self.start_member(m, wait=False)
+            try:
+                for m in self.members:
+                    m.wait_ready()
+                return self
+            except AssertionError:
+                clash = any(not m.running() and "address already in use" in
+                            m.last_start_output() for m in self.members)
+                if not clash or attempt + 1 == START_ATTEMPTS_MAX:
+                    raise
+                self.kill_all()
+                ports = free_ports(2 * len(self.members))
+                for i, m in enumerate(self.members):
+                    shutil.rmtree(m.data_dir, ignore_errors=True)
+                    m.client_port, m.peer_port = ports[2 * i], ports[2 * i + 1]
+        raise AssertionError("unreachable")
 
     def start_member(self, member, wait=True):
         member.start(self.initial_cluster, self.extra_flags)

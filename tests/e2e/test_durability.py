@@ -34,8 +34,9 @@ PREFIX = b"dur/"
 
 
 class Writers:
-    def __init__(self, member):
+    def __init__(self, member, round_no):
         self.member = member
+        self.round_no = round_no
         self.lock = threading.Lock()
         self.acked = {}          # key -> (value, revision)
         self.sent = {}           # key -> value, for every put attempted
@@ -51,7 +52,7 @@ class Writers:
             for i in range(PUTS_PER_WRITER_MAX):
                 if time.monotonic() > self.deadline:
                     return
-                key = PREFIX + b"w%d/%06d" % (w, i)
+                key = PREFIX + b"r%d/w%d/%06d" % (self.round_no, w, i)
                 value = b"value-%d-%d-" % (w, i) + b"x" * (i % 97)
                 with self.lock:
                     self.sent[key] = value
@@ -85,9 +86,9 @@ def all_kvs(kv, prefix=PREFIX):
     return answer.header.revision, {x.key: x for x in answer.kvs}
 
 
-def test_acknowledged_writes_survive_kill9(server):
-    member = server.members[0]
-    writers = Writers(member)
+def write_then_kill9(member, round_no):
+    """Writers put until KILL_AFTER_ACKS acks (or KILL_AFTER_SECONDS), then SIGKILL."""
+    writers = Writers(member, round_no)
     writers.start()
     started = time.monotonic()
     while (writers.ack_count() < KILL_AFTER_ACKS
@@ -95,14 +96,24 @@ def test_acknowledged_writes_survive_kill9(server):
         time.sleep(0.01)
     member.kill9()
     writers.join()
-
-    acked = dict(writers.acked)
-    assert len(acked) >= ACKS_MIN, f"only {len(acked)} puts acknowledged before the kill"
+    assert len(writers.acked) >= ACKS_MIN, \
+        f"only {len(writers.acked)} puts acknowledged before the kill"
     assert all(writers.ended_by_error), "the kill did not land mid-stream for every writer"
+    return writers
+
+
+@pytest.mark.parametrize("crashes", [1, 3])
+def test_acknowledged_writes_survive_kill9(server, crashes):
+    member = server.members[0]
+    acked, sent = {}, {}
+    for round_no in range(crashes):
+        writers = write_then_kill9(member, round_no)
+        acked.update(writers.acked)
+        sent.update(writers.sent)
+        server.restart_member(member)
+
     revisions = sorted(rev for _, rev in acked.values())
     assert len(set(revisions)) == len(revisions), "two acknowledged puts share a revision"
-
-    server.restart_member(member)
     kv = server.client().kvstub
     head, present = all_kvs(kv)
     missing = [k for k in acked if k not in present]
@@ -112,8 +123,8 @@ def test_acknowledged_writes_survive_kill9(server):
         assert (got.value, got.mod_revision, got.create_revision, got.version) == \
             (value, rev, rev, 1), f"{key}: wrong after restart"
     for key, got in present.items():
-        assert key in writers.sent, f"{key} was never written"
-        assert got.value == writers.sent[key], f"{key}: in-flight put has a foreign value"
+        assert key in sent, f"{key} was never written"
+        assert got.value == sent[key], f"{key}: in-flight put has a foreign value"
 
     mod_revisions = [x.mod_revision for x in present.values()]
     assert len(set(mod_revisions)) == len(mod_revisions), "a revision was reused"
