@@ -1,0 +1,290 @@
+#include "client/client.h"
+
+#include <chrono>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+
+namespace kvd::client {
+
+namespace pb = ::etcdserverpb;
+
+namespace {
+
+// How often Connect() looks at channel states while waiting for one to become ready.
+constexpr absl::Duration kConnectPollInterval = absl::Milliseconds(10);
+
+std::chrono::system_clock::time_point ToChrono(absl::Time t) { return absl::ToChronoTime(t); }
+
+}  // namespace
+
+struct Client::Endpoint {
+  std::string name;    // as given by the user, e.g. "http://127.0.0.1:2379"
+  std::string target;  // gRPC target, e.g. "127.0.0.1:2379"
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<pb::KV::Stub> kv;
+  std::unique_ptr<pb::Maintenance::Stub> maintenance;
+  std::unique_ptr<pb::Cluster::Stub> cluster;
+
+  static std::unique_ptr<Endpoint> Open(std::string name, std::string target) {
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(-1);  // etcd's clients accept responses of any size
+    // Reconnect quickly after a member comes back; gRPC's default backoff reaches minutes.
+    // (GRPC_ARG_MIN_RECONNECT_BACKOFF_MS is left alone: it is also the connect timeout.)
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+    auto ep = std::make_unique<Endpoint>();
+    ep->name = std::move(name);
+    ep->target = std::move(target);
+    ep->channel =
+        grpc::CreateCustomChannel(ep->target, grpc::InsecureChannelCredentials(), args);
+    ep->kv = pb::KV::NewStub(ep->channel);
+    ep->maintenance = pb::Maintenance::NewStub(ep->channel);
+    ep->cluster = pb::Cluster::NewStub(ep->channel);
+    return ep;
+  }
+};
+
+absl::StatusOr<std::string> GrpcTarget(absl::string_view endpoint) {
+  absl::string_view rest = absl::StripAsciiWhitespace(endpoint);
+  if (absl::StartsWith(rest, "https://") || absl::StartsWith(rest, "unixs://")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("endpoint ", endpoint, ": TLS endpoints are not supported yet"));
+  }
+  absl::ConsumePrefix(&rest, "http://");
+  absl::ConsumeSuffix(&rest, "/");
+  if (rest.find("://") != absl::string_view::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("endpoint ", endpoint, ": unsupported scheme (want host:port or http://)"));
+  }
+  const size_t colon = rest.rfind(':');
+  uint32_t port = 0;
+  if (rest.empty() || colon == absl::string_view::npos || colon == 0 ||
+      !absl::SimpleAtoi(rest.substr(colon + 1), &port) || port == 0 || port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("endpoint \"", endpoint, "\": want host:port or http://host:port"));
+  }
+  return std::string(rest);
+}
+
+absl::Status FromGrpcStatus(const grpc::Status& status) {
+  if (status.ok()) return absl::OkStatus();
+  if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    return absl::DeadlineExceededError("context deadline exceeded");
+  }
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                      status.error_message());
+}
+
+absl::StatusOr<std::unique_ptr<Client>> Client::Create(Options options) {
+  if (options.endpoints.empty()) return absl::InvalidArgumentError("no endpoints given");
+  if (options.dial_timeout <= absl::ZeroDuration() ||
+      options.request_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("dial and request timeouts must be positive");
+  }
+  std::vector<std::unique_ptr<Endpoint>> endpoints;
+  for (const std::string& name : options.endpoints) {
+    absl::StatusOr<std::string> target = GrpcTarget(name);
+    if (!target.ok()) return target.status();
+    endpoints.push_back(Endpoint::Open(name, *std::move(target)));
+  }
+  return std::unique_ptr<Client>(new Client(std::move(options), std::move(endpoints)));
+}
+
+Client::Client(Options options, std::vector<std::unique_ptr<Endpoint>> endpoints)
+    : options_(std::move(options)), endpoints_(std::move(endpoints)) {}
+
+Client::~Client() = default;
+
+std::string Client::CurrentEndpoint() const {
+  absl::MutexLock lock(&mu_);
+  return endpoints_[current_]->name;
+}
+
+void Client::Advance(size_t failed_index) {
+  absl::MutexLock lock(&mu_);
+  if (current_ == failed_index) current_ = (current_ + 1) % endpoints_.size();
+}
+
+absl::StatusOr<size_t> Client::Connect(absl::Time dial_deadline) {
+  const size_t n = endpoints_.size();
+  size_t start;
+  {
+    absl::MutexLock lock(&mu_);
+    start = current_;
+  }
+  while (true) {
+    // GetState(true) also starts connecting an idle channel, so every endpoint is dialed
+    // in parallel and the first that answers wins (the current one if it is ready).
+    grpc_connectivity_state start_state = GRPC_CHANNEL_IDLE;
+    for (size_t i = 0; i < n; ++i) {
+      const size_t index = (start + i) % n;
+      const grpc_connectivity_state state =
+          endpoints_[index]->channel->GetState(/*try_to_connect=*/true);
+      if (state == GRPC_CHANNEL_READY) {
+        absl::MutexLock lock(&mu_);
+        current_ = index;
+        return index;
+      }
+      if (i == 0) start_state = state;
+    }
+    const absl::Time now = absl::Now();
+    if (now >= dial_deadline) break;
+    // Blocking on a state change (rather than sleeping) is what drives gRPC's polling, and
+    // with it name resolution and connection setup, for all channels.
+    endpoints_[start]->channel->WaitForStateChange(
+        start_state, ToChrono(std::min(now + kConnectPollInterval, dial_deadline)));
+  }
+  std::vector<std::string> names;
+  for (const auto& ep : endpoints_) names.push_back(ep->name);
+  return absl::DeadlineExceededError(
+      absl::StrCat("context deadline exceeded (no endpoint reachable within dial timeout ",
+                   absl::FormatDuration(options_.dial_timeout), ": ",
+                   absl::StrJoin(names, ", "), ")"));
+}
+
+absl::Status Client::Invoke(
+    bool idempotent, const std::function<grpc::Status(Endpoint&, grpc::ClientContext&)>& call) {
+  const absl::Time deadline = absl::Now() + options_.request_timeout;
+  size_t failed_attempts = 0;
+  while (true) {
+    const absl::Time dial_deadline = std::min(absl::Now() + options_.dial_timeout, deadline);
+    absl::StatusOr<size_t> index = Connect(dial_deadline);
+    if (!index.ok()) return index.status();
+    grpc::ClientContext context;
+    context.set_deadline(ToChrono(deadline));
+    const grpc::Status status = call(*endpoints_[*index], context);
+    if (status.ok()) return absl::OkStatus();
+    if (status.error_code() != grpc::StatusCode::UNAVAILABLE) return FromGrpcStatus(status);
+    // The endpoint is going away (or has no leader): later requests start elsewhere.
+    Advance(*index);
+    ++failed_attempts;
+    if (!idempotent || failed_attempts >= endpoints_.size() || absl::Now() >= deadline) {
+      return FromGrpcStatus(status);
+    }
+  }
+}
+
+absl::StatusOr<Client::Endpoint*> Client::Adhoc(absl::string_view endpoint) {
+  for (const auto& ep : endpoints_) {
+    if (ep->name == endpoint) return ep.get();
+  }
+  absl::StatusOr<std::string> target = GrpcTarget(endpoint);
+  if (!target.ok()) return target.status();
+  absl::MutexLock lock(&mu_);
+  auto it = adhoc_.find(endpoint);
+  if (it == adhoc_.end()) {
+    it = adhoc_.emplace(std::string(endpoint), Endpoint::Open(std::string(endpoint), *target))
+             .first;
+  }
+  return it->second.get();
+}
+
+absl::Status Client::InvokeOn(
+    absl::string_view endpoint,
+    const std::function<grpc::Status(Endpoint&, grpc::ClientContext&)>& call) {
+  absl::StatusOr<Endpoint*> ep = Adhoc(endpoint);
+  if (!ep.ok()) return ep.status();
+  const absl::Time deadline = absl::Now() + options_.request_timeout;
+  const absl::Time dial_deadline = std::min(absl::Now() + options_.dial_timeout, deadline);
+  if (!(*ep)->channel->WaitForConnected(ToChrono(dial_deadline))) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("context deadline exceeded (", endpoint,
+                     " not reachable within dial timeout ",
+                     absl::FormatDuration(options_.dial_timeout), ")"));
+  }
+  grpc::ClientContext context;
+  context.set_deadline(ToChrono(deadline));
+  return FromGrpcStatus(call(**ep, context));
+}
+
+absl::StatusOr<pb::RangeResponse> Client::Range(const pb::RangeRequest& request) {
+  pb::RangeResponse response;
+  absl::Status status = Invoke(/*idempotent=*/true, [&](Endpoint& ep, grpc::ClientContext& ctx) {
+    return ep.kv->Range(&ctx, request, &response);
+  });
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::StatusOr<pb::PutResponse> Client::Put(const pb::PutRequest& request) {
+  pb::PutResponse response;
+  absl::Status status = Invoke(/*idempotent=*/false, [&](Endpoint& ep, grpc::ClientContext& ctx) {
+    return ep.kv->Put(&ctx, request, &response);
+  });
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::StatusOr<pb::DeleteRangeResponse> Client::DeleteRange(
+    const pb::DeleteRangeRequest& request) {
+  pb::DeleteRangeResponse response;
+  absl::Status status = Invoke(/*idempotent=*/false, [&](Endpoint& ep, grpc::ClientContext& ctx) {
+    return ep.kv->DeleteRange(&ctx, request, &response);
+  });
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::StatusOr<pb::TxnResponse> Client::Txn(const pb::TxnRequest& request) {
+  pb::TxnResponse response;
+  absl::Status status = Invoke(/*idempotent=*/false, [&](Endpoint& ep, grpc::ClientContext& ctx) {
+    return ep.kv->Txn(&ctx, request, &response);
+  });
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::StatusOr<pb::CompactionResponse> Client::Compact(const pb::CompactionRequest& request) {
+  pb::CompactionResponse response;
+  absl::Status status = Invoke(/*idempotent=*/false, [&](Endpoint& ep, grpc::ClientContext& ctx) {
+    return ep.kv->Compact(&ctx, request, &response);
+  });
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::StatusOr<pb::StatusResponse> Client::Status() {
+  pb::StatusResponse response;
+  absl::Status status = Invoke(/*idempotent=*/true, [&](Endpoint& ep, grpc::ClientContext& ctx) {
+    return ep.maintenance->Status(&ctx, pb::StatusRequest(), &response);
+  });
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::StatusOr<pb::StatusResponse> Client::Status(absl::string_view endpoint) {
+  pb::StatusResponse response;
+  absl::Status status = InvokeOn(endpoint, [&](Endpoint& ep, grpc::ClientContext& ctx) {
+    return ep.maintenance->Status(&ctx, pb::StatusRequest(), &response);
+  });
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::StatusOr<pb::HashKVResponse> Client::HashKV(absl::string_view endpoint, int64_t revision) {
+  pb::HashKVRequest request;
+  request.set_revision(revision);
+  pb::HashKVResponse response;
+  absl::Status status = InvokeOn(endpoint, [&](Endpoint& ep, grpc::ClientContext& ctx) {
+    return ep.maintenance->HashKV(&ctx, request, &response);
+  });
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::StatusOr<pb::MemberListResponse> Client::MemberList(const pb::MemberListRequest& request) {
+  pb::MemberListResponse response;
+  absl::Status status = Invoke(/*idempotent=*/true, [&](Endpoint& ep, grpc::ClientContext& ctx) {
+    return ep.cluster->MemberList(&ctx, request, &response);
+  });
+  if (!status.ok()) return status;
+  return response;
+}
+
+}  // namespace kvd::client

@@ -1,0 +1,117 @@
+// kvd::client::Client — a small synchronous client for etcd's v3 gRPC API.
+//
+// It talks to any etcd-compatible endpoint (kvd or etcd itself) and depends on api/ only.
+// One Client holds one gRPC channel per endpoint. A request goes to the current endpoint;
+// if no connection to it can be made within the dial timeout the client fails over to
+// the next endpoint (round robin) and stays there for later requests. Responses and
+// errors come back unchanged: a gRPC status becomes an absl::Status with the same code
+// and message, so etcd's errors ("etcdserver: mvcc: required revision has been
+// compacted", OUT_OF_RANGE) reach the caller exactly as the server sent them.
+//
+// Retries: reads (Range, Status, HashKV, MemberList) that fail with UNAVAILABLE are
+// retried on the next endpoint within the request timeout. Writes (Put, DeleteRange,
+// Txn, Compact) are only failed over before they are sent; once sent, an UNAVAILABLE is
+// returned to the caller because the write may or may not have been applied.
+//
+// Thread safety: all methods may be called concurrently.
+#ifndef KVD_CLIENT_CLIENT_H_
+#define KVD_CLIENT_CLIENT_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include "absl/strings/string_view.h"
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "api/etcdserverpb/rpc.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+
+namespace kvd::client {
+
+struct Options {
+  // "host:port" or "http://host:port", as etcdctl's --endpoints accepts them. Not empty.
+  std::vector<std::string> endpoints;
+  // How long one request waits for a connection to some endpoint.
+  absl::Duration dial_timeout = absl::Seconds(2);
+  // Total time one request may take, dialing and failover included.
+  absl::Duration request_timeout = absl::Seconds(5);
+};
+
+// Turns an etcdctl-style endpoint into a gRPC target ("http://h:p" -> "h:p").
+// Errors: INVALID_ARGUMENT for an empty endpoint, a missing port, or a scheme other than
+// http (TLS is not supported yet).
+absl::StatusOr<std::string> GrpcTarget(absl::string_view endpoint);
+
+// The absl::Status for a gRPC status: same code, same message. A deadline is reported as
+// etcdctl reports it: DEADLINE_EXCEEDED "context deadline exceeded".
+absl::Status FromGrpcStatus(const grpc::Status& status);
+
+class Client {
+ public:
+  // Validates the options; does not connect (connections are made on first use).
+  static absl::StatusOr<std::unique_ptr<Client>> Create(Options options);
+
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+  ~Client();
+
+  // KV service.
+  absl::StatusOr<etcdserverpb::RangeResponse> Range(const etcdserverpb::RangeRequest& request);
+  absl::StatusOr<etcdserverpb::PutResponse> Put(const etcdserverpb::PutRequest& request);
+  absl::StatusOr<etcdserverpb::DeleteRangeResponse> DeleteRange(
+      const etcdserverpb::DeleteRangeRequest& request);
+  absl::StatusOr<etcdserverpb::TxnResponse> Txn(const etcdserverpb::TxnRequest& request);
+  absl::StatusOr<etcdserverpb::CompactionResponse> Compact(
+      const etcdserverpb::CompactionRequest& request);
+
+  // Maintenance service, answered by the current endpoint (with failover).
+  absl::StatusOr<etcdserverpb::StatusResponse> Status();
+  // Maintenance service, answered by exactly `endpoint` (which need not be one of the
+  // client's endpoints); no failover. This is what `endpoint status` needs.
+  absl::StatusOr<etcdserverpb::StatusResponse> Status(absl::string_view endpoint);
+  absl::StatusOr<etcdserverpb::HashKVResponse> HashKV(absl::string_view endpoint,
+                                                      int64_t revision);
+
+  // Cluster service.
+  absl::StatusOr<etcdserverpb::MemberListResponse> MemberList(
+      const etcdserverpb::MemberListRequest& request);
+
+  // The endpoint the next request goes to first (as given in Options::endpoints).
+  std::string CurrentEndpoint() const;
+
+ private:
+  struct Endpoint;
+
+  explicit Client(Options options, std::vector<std::unique_ptr<Endpoint>> endpoints);
+
+  // Runs `call` against endpoints until it succeeds, fails with an error that must not be
+  // retried, or the request timeout passes. See the file comment for the retry rules.
+  absl::Status Invoke(bool idempotent,
+                      const std::function<grpc::Status(Endpoint&, grpc::ClientContext&)>& call);
+  // Runs `call` against one endpoint only.
+  absl::Status InvokeOn(absl::string_view endpoint,
+                        const std::function<grpc::Status(Endpoint&, grpc::ClientContext&)>& call);
+  // Waits until some endpoint is connected, preferring the current one; returns its index.
+  // Errors: DEADLINE_EXCEEDED when none connects before `dial_deadline`.
+  absl::StatusOr<size_t> Connect(absl::Time dial_deadline);
+  void Advance(size_t failed_index);
+  absl::StatusOr<Endpoint*> Adhoc(absl::string_view endpoint);
+
+  const Options options_;
+  const std::vector<std::unique_ptr<Endpoint>> endpoints_;
+  mutable absl::Mutex mu_;
+  size_t current_ ABSL_GUARDED_BY(mu_) = 0;
+  // Channels to endpoints outside options_.endpoints, for Status(endpoint) and HashKV.
+  std::map<std::string, std::unique_ptr<Endpoint>, std::less<>> adhoc_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace kvd::client
+
+#endif  // KVD_CLIENT_CLIENT_H_

@@ -1,0 +1,398 @@
+#include "client/kvctl/kvctl.h"
+
+#include <iterator>
+#include <memory>
+#include <optional>
+#include <thread>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/time/clock.h"
+#include "client/client.h"
+#include "client/kvctl/exit.h"
+#include "client/kvctl/flags.h"
+#include "client/kvctl/output.h"
+#include "client/kvctl/requests.h"
+#include "client/kvctl/txn_parser.h"
+
+namespace kvd::kvctl {
+
+namespace pb = ::etcdserverpb;
+
+namespace {
+
+constexpr absl::string_view kVersion = "0.1.0";
+
+constexpr absl::string_view kUsage = R"(kvctl: a command line client for kvd and etcd (etcdctl v3 syntax)
+
+Usage:
+  kvctl [global flags] <command> [flags] [arguments]
+
+Commands:
+  put KEY [VALUE]             puts a key (VALUE from stdin if omitted)
+        --prev-kv --lease=HEXID --ignore-value --ignore-lease
+  get KEY [RANGE_END]         gets a key or a range of keys
+        --prefix --from-key --rev=N --limit=N --keys-only --count-only
+        --print-value-only --order=ASCEND|DESCEND
+        --sort-by=CREATE|KEY|MODIFY|VALUE|VERSION --consistency=l|s
+  del KEY [RANGE_END]         deletes a key or a range of keys
+        --prefix --from-key --prev-kv
+  txn [-i]                    runs a transaction read from stdin: compares, empty line,
+                              success requests, empty line, failure requests, empty line
+  compaction REV [--physical] compacts the event history (alias: compact)
+  endpoint status|health|hashkv [--cluster] [--rev=N]
+                              per-endpoint status, health, or KV hash
+  version                     prints the version
+
+Global flags:
+  --endpoints=HOST:PORT,...   gRPC endpoints (default 127.0.0.1:2379)
+  --dial-timeout=DURATION     connection timeout (default 2s)
+  --command-timeout=DURATION  timeout of one command (default 5s)
+  -w, --write-out=FORMAT      simple, json or table (default simple)
+  --hex                       print keys and values as hex escapes
+  -h, --help                  prints this help
+)";
+
+struct Globals {
+  std::vector<std::string> endpoints = {"127.0.0.1:2379"};
+  absl::Duration dial_timeout = absl::Seconds(2);
+  absl::Duration command_timeout = absl::Seconds(5);
+  std::string write_out = "simple";
+  bool hex = false;
+  bool help = false;
+
+  void Register(FlagSet& flags) {
+    flags.StringList("endpoints", &endpoints);
+    flags.Duration("dial-timeout", &dial_timeout);
+    flags.Duration("command-timeout", &command_timeout);
+    flags.String("write-out", 'w', &write_out);
+    flags.Bool("hex", '\0', &hex);
+    flags.Bool("help", 'h', &help);
+  }
+};
+
+// Global flags that may also come from the environment, as ETCDCTL_<NAME>.
+constexpr absl::string_view kEnvFlags[] = {"endpoints", "dial-timeout", "command-timeout",
+                                          "write-out", "hex"};
+
+// What every command needs: the parsed global flags, the streams, and a client.
+class Context {
+ public:
+  Context(Globals globals, Io& io) : globals_(std::move(globals)), io_(io) {}
+
+  absl::Status Init() {
+    for (std::string& ep : globals_.endpoints) ep = std::string(absl::StripAsciiWhitespace(ep));
+    return ParseFormat(globals_.write_out, &format_);
+  }
+
+  const Globals& globals() const { return globals_; }
+  Io& io() { return io_; }
+  Format format() const { return format_; }
+  Printer printer() { return Printer(format_, globals_.hex, io_.out, io_.err); }
+
+  client::Options ClientOptions(std::vector<std::string> endpoints) const {
+    client::Options options;
+    options.endpoints = std::move(endpoints);
+    options.dial_timeout = globals_.dial_timeout;
+    options.request_timeout = globals_.command_timeout;
+    return options;
+  }
+
+  absl::StatusOr<client::Client*> Client() {
+    if (client_ == nullptr) {
+      absl::StatusOr<std::unique_ptr<client::Client>> c =
+          client::Client::Create(ClientOptions(globals_.endpoints));
+      if (!c.ok()) return MakeFailure(kExitBadArgs, c.status().message());
+      client_ = *std::move(c);
+    }
+    return client_.get();
+  }
+
+ private:
+  Globals globals_;
+  Io& io_;
+  Format format_ = Format::kSimple;
+  std::unique_ptr<client::Client> client_;
+};
+
+std::string ReadAll(std::istream& in) {
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+absl::Status RunPut(Context& ctx, const std::vector<std::string>& args, const PutFlags& flags) {
+  absl::StatusOr<pb::PutRequest> request =
+      BuildPut(args, flags, [&] { return ReadAll(ctx.io().in); });
+  if (!request.ok()) return request.status();
+  absl::StatusOr<client::Client*> c = ctx.Client();
+  if (!c.ok()) return c.status();
+  absl::StatusOr<pb::PutResponse> response = (*c)->Put(*request);
+  if (!response.ok()) return response.status();
+  return ctx.printer().Put(*response);
+}
+
+absl::Status RunGet(Context& ctx, const std::vector<std::string>& args, const GetFlags& flags) {
+  absl::StatusOr<pb::RangeRequest> request = BuildRange(args, flags);
+  if (!request.ok()) return request.status();
+  if (flags.print_value_only && ctx.format() != Format::kSimple) {
+    return MakeFailure(kExitBadArgs, "print-value-only is only for `--write-out=simple`");
+  }
+  absl::StatusOr<client::Client*> c = ctx.Client();
+  if (!c.ok()) return c.status();
+  absl::StatusOr<pb::RangeResponse> response = (*c)->Range(*request);
+  if (!response.ok()) return response.status();
+  if (flags.count_only && ctx.format() == Format::kSimple) {
+    ctx.io().out << response->count() << "\n";
+    return absl::OkStatus();
+  }
+  return ctx.printer().Get(*response, flags.print_value_only);
+}
+
+absl::Status RunDel(Context& ctx, const std::vector<std::string>& args, const DelFlags& flags) {
+  absl::StatusOr<pb::DeleteRangeRequest> request = BuildDelete(args, flags);
+  if (!request.ok()) return request.status();
+  absl::StatusOr<client::Client*> c = ctx.Client();
+  if (!c.ok()) return c.status();
+  absl::StatusOr<pb::DeleteRangeResponse> response = (*c)->DeleteRange(*request);
+  if (!response.ok()) return response.status();
+  return ctx.printer().Del(*response);
+}
+
+absl::Status RunTxn(Context& ctx, const std::vector<std::string>& args, bool interactive) {
+  if (!args.empty()) return MakeFailure(kExitBadArgs, "txn command does not accept argument");
+  absl::StatusOr<client::Client*> c = ctx.Client();
+  if (!c.ok()) return c.status();
+  absl::StatusOr<pb::TxnRequest> request =
+      ReadTxn(ctx.io().in, interactive ? &ctx.io().out : nullptr);
+  if (!request.ok()) return request.status();
+  absl::StatusOr<pb::TxnResponse> response = (*c)->Txn(*request);
+  if (!response.ok()) return response.status();
+  return ctx.printer().Txn(*response);
+}
+
+absl::Status RunCompaction(Context& ctx, const std::vector<std::string>& args, bool physical) {
+  if (args.size() != 1) return MakeFailure(kExitBadArgs, "compaction command needs 1 argument");
+  int64_t revision = 0;
+  if (!absl::SimpleAtoi(args[0], &revision)) {
+    return MakeFailure(kExitError, absl::StrCat("strconv.ParseInt: parsing \"", args[0],
+                                                "\": invalid syntax"));
+  }
+  absl::StatusOr<client::Client*> c = ctx.Client();
+  if (!c.ok()) return c.status();
+  pb::CompactionRequest request;
+  request.set_revision(revision);
+  request.set_physical(physical);
+  absl::StatusOr<pb::CompactionResponse> response = (*c)->Compact(request);
+  if (!response.ok()) return response.status();
+  ctx.io().out << "compacted revision " << revision << "\n";
+  return absl::OkStatus();
+}
+
+// The endpoints an endpoint command works on: --endpoints, or with --cluster the client
+// URLs of every member.
+absl::StatusOr<std::vector<std::string>> EndpointsOf(Context& ctx, bool cluster) {
+  if (!cluster) return ctx.globals().endpoints;
+  absl::StatusOr<client::Client*> c = ctx.Client();
+  if (!c.ok()) return c.status();
+  absl::StatusOr<pb::MemberListResponse> members = (*c)->MemberList(pb::MemberListRequest());
+  if (!members.ok()) {
+    return MakeFailure(kExitError,
+                       absl::StrCat("failed to fetch endpoints from etcd cluster member list: ",
+                                    members.status().message()));
+  }
+  std::vector<std::string> endpoints;
+  for (const pb::Member& m : members->members()) {
+    endpoints.insert(endpoints.end(), m.clienturls().begin(), m.clienturls().end());
+  }
+  return endpoints;
+}
+
+// Like etcdctl, a failed endpoint is reported on its own line and the command exits with
+// kExitError at the end without an "Error:" line (the failure's message is empty).
+absl::Status RunEndpointStatus(Context& ctx, bool cluster) {
+  absl::StatusOr<std::vector<std::string>> endpoints = EndpointsOf(ctx, cluster);
+  if (!endpoints.ok()) return endpoints.status();
+  absl::StatusOr<client::Client*> c = ctx.Client();
+  if (!c.ok()) return c.status();
+  std::vector<EndpointStatus> statuses;
+  bool failed = false;
+  for (const std::string& ep : *endpoints) {
+    absl::StatusOr<pb::StatusResponse> status = (*c)->Status(ep);
+    if (!status.ok()) {
+      failed = true;
+      ctx.io().err << "Failed to get the status of endpoint " << ep << " ("
+                   << status.status().message() << ")\n";
+      continue;
+    }
+    statuses.push_back({ep, *std::move(status)});
+  }
+  ctx.printer().EndpointStatuses(statuses);
+  if (failed) return MakeFailure(kExitError, "");
+  return absl::OkStatus();
+}
+
+absl::Status RunEndpointHealth(Context& ctx, bool cluster) {
+  absl::StatusOr<std::vector<std::string>> endpoints = EndpointsOf(ctx, cluster);
+  if (!endpoints.ok()) return endpoints.status();
+  // Each endpoint gets its own client and is checked in parallel: a linearizable read of
+  // the key "health" must succeed (permission denied also proves the member is serving).
+  std::vector<EndpointHealth> healths(endpoints->size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < endpoints->size(); ++i) {
+    threads.emplace_back([&ctx, &healths, &endpoints, i] {
+      EndpointHealth& h = healths[i];
+      h.endpoint = (*endpoints)[i];
+      absl::StatusOr<std::unique_ptr<client::Client>> c =
+          client::Client::Create(ctx.ClientOptions({h.endpoint}));
+      if (!c.ok()) {
+        h.error = std::string(c.status().message());
+        return;
+      }
+      const absl::Time start = absl::Now();
+      pb::RangeRequest request;
+      request.set_key("health");
+      absl::StatusOr<pb::RangeResponse> response = (*c)->Range(request);
+      h.took = absl::Now() - start;
+      if (response.ok() || response.status().code() == absl::StatusCode::kPermissionDenied) {
+        h.healthy = true;
+      } else {
+        h.error = std::string(response.status().message());
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  ctx.printer().EndpointHealths(healths);
+  for (const EndpointHealth& h : healths) {
+    if (!h.healthy) return MakeFailure(kExitError, "unhealthy cluster");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunEndpointHashKV(Context& ctx, bool cluster, int64_t revision) {
+  absl::StatusOr<std::vector<std::string>> endpoints = EndpointsOf(ctx, cluster);
+  if (!endpoints.ok()) return endpoints.status();
+  absl::StatusOr<client::Client*> c = ctx.Client();
+  if (!c.ok()) return c.status();
+  std::vector<EndpointHashKV> hashes;
+  absl::Status last_error;
+  for (const std::string& ep : *endpoints) {
+    absl::StatusOr<pb::HashKVResponse> hash = (*c)->HashKV(ep, revision);
+    if (!hash.ok()) {
+      last_error = hash.status();
+      ctx.io().err << "Failed to get the hash of endpoint " << ep << " ("
+                   << hash.status().message() << ")\n";
+      continue;
+    }
+    hashes.push_back({ep, *std::move(hash)});
+  }
+  ctx.printer().EndpointHashKVs(hashes);
+  return last_error;
+}
+
+// Sets unset global flags from ETCDCTL_* environment variables.
+absl::Status ApplyEnvironment(const Io& io, const FlagSet& leading, FlagSet& command) {
+  if (!io.getenv) return absl::OkStatus();
+  for (absl::string_view name : kEnvFlags) {
+    if (leading.Changed(name) || command.Changed(name)) continue;
+    const std::string var =
+        absl::StrCat("ETCDCTL_", absl::AsciiStrToUpper(absl::StrReplaceAll(name, {{"-", "_"}})));
+    const char* value = io.getenv(var.c_str());
+    if (value == nullptr) continue;
+    absl::Status status = command.Set(name, value);
+    if (!status.ok()) return MakeFailure(kExitBadArgs, absl::StrCat(var, ": ", status.message()));
+  }
+  return absl::OkStatus();
+}
+
+int Fail(Io& io, const absl::Status& status) {
+  if (!status.message().empty()) io.err << "Error: " << status.message() << "\n";
+  return ExitCodeOf(status);
+}
+
+}  // namespace
+
+int Run(const std::vector<std::string>& args, Io io) {
+  Globals globals;
+  FlagSet leading;
+  globals.Register(leading);
+  absl::StatusOr<std::vector<std::string>> rest = leading.Parse(args, /*interspersed=*/false);
+  if (!rest.ok()) return Fail(io, rest.status());
+  if (rest->empty() || globals.help || (*rest)[0] == "help") {
+    io.out << kUsage;
+    return kExitSuccess;
+  }
+  const std::string command = (*rest)[0];
+  const std::vector<std::string> tail(rest->begin() + 1, rest->end());
+
+  FlagSet flags;
+  globals.Register(flags);
+  GetFlags get;
+  PutFlags put;
+  DelFlags del;
+  bool interactive = false;
+  bool physical = false;
+  bool cluster = false;
+  int64_t hash_rev = 0;
+  if (command == "get") {
+    get.Register(flags);
+  } else if (command == "put") {
+    put.Register(flags);
+  } else if (command == "del") {
+    del.Register(flags);
+  } else if (command == "txn") {
+    flags.Bool("interactive", 'i', &interactive);
+  } else if (command == "compaction" || command == "compact") {
+    flags.Bool("physical", '\0', &physical);
+  } else if (command == "endpoint") {
+    flags.Bool("cluster", '\0', &cluster);
+    flags.Int64("rev", &hash_rev);
+  } else if (command != "version") {
+    return Fail(io, MakeFailure(kExitError,
+                                absl::StrCat("unknown command \"", command, "\" for \"kvctl\"")));
+  }
+  absl::StatusOr<std::vector<std::string>> positional = flags.Parse(tail);
+  if (!positional.ok()) return Fail(io, positional.status());
+  if (globals.help) {
+    io.out << kUsage;
+    return kExitSuccess;
+  }
+  if (absl::Status env = ApplyEnvironment(io, leading, flags); !env.ok()) return Fail(io, env);
+
+  Context ctx(std::move(globals), io);
+  if (absl::Status init = ctx.Init(); !init.ok()) return Fail(io, init);
+
+  absl::Status status;
+  if (command == "get") {
+    status = RunGet(ctx, *positional, get);
+  } else if (command == "put") {
+    status = RunPut(ctx, *positional, put);
+  } else if (command == "del") {
+    status = RunDel(ctx, *positional, del);
+  } else if (command == "txn") {
+    status = RunTxn(ctx, *positional, interactive);
+  } else if (command == "compaction" || command == "compact") {
+    status = RunCompaction(ctx, *positional, physical);
+  } else if (command == "version") {
+    io.out << "kvctl version: " << kVersion << "\nAPI version: 3.5\n";
+  } else if (command == "endpoint") {
+    const std::string sub = positional->empty() ? "" : (*positional)[0];
+    if (sub == "status") {
+      status = RunEndpointStatus(ctx, cluster);
+    } else if (sub == "health") {
+      status = RunEndpointHealth(ctx, cluster);
+    } else if (sub == "hashkv") {
+      status = RunEndpointHashKV(ctx, cluster, hash_rev);
+    } else {
+      io.out << "usage: kvctl endpoint status|health|hashkv [--cluster] [--rev=N]\n";
+      return sub.empty() ? kExitSuccess : kExitBadArgs;
+    }
+  }
+  if (!status.ok()) return Fail(io, status);
+  return kExitSuccess;
+}
+
+}  // namespace kvd::kvctl

@@ -1,0 +1,577 @@
+#include "client/kvctl/output.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "client/kvctl/exit.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/reflection.h"
+
+namespace kvd::kvctl {
+
+namespace pb = ::etcdserverpb;
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+using google::protobuf::OneofDescriptor;
+using google::protobuf::Reflection;
+
+// ---------------------------------------------------------------------------------------
+// JSON
+// ---------------------------------------------------------------------------------------
+
+std::string GoJsonString(absl::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "\"";
+  size_t i = 0;
+  while (i < text.size()) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      if (c == '"' || c == '\\') {
+        out.push_back('\\');
+        out.push_back(static_cast<char>(c));
+      } else if (c == '\n') {
+        out += "\\n";
+      } else if (c == '\r') {
+        out += "\\r";
+      } else if (c == '\t') {
+        out += "\\t";
+      } else if (c < 0x20 || c == '<' || c == '>' || c == '&') {
+        out += "\\u00";
+        out.push_back(kHex[c >> 4]);
+        out.push_back(kHex[c & 0xF]);
+      } else {
+        out.push_back(static_cast<char>(c));
+      }
+      ++i;
+      continue;
+    }
+    // Decode one UTF-8 sequence; anything invalid becomes U+FFFD, one byte at a time.
+    size_t len = 0;
+    uint32_t rune = 0;
+    if ((c & 0xE0) == 0xC0) {
+      len = 2;
+      rune = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3;
+      rune = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4;
+      rune = c & 0x07;
+    }
+    bool valid = len > 0 && i + len <= text.size();
+    for (size_t k = 1; valid && k < len; ++k) {
+      const unsigned char cc = static_cast<unsigned char>(text[i + k]);
+      if ((cc & 0xC0) != 0x80) valid = false;
+      rune = rune << 6 | (cc & 0x3F);
+    }
+    if (valid) {
+      const uint32_t min = len == 2 ? 0x80 : len == 3 ? 0x800 : 0x10000;
+      valid = rune >= min && rune <= 0x10FFFF && !(rune >= 0xD800 && rune <= 0xDFFF);
+    }
+    if (!valid) {
+      out += "\\ufffd";
+      ++i;
+      continue;
+    }
+    if (rune == 0x2028 || rune == 0x2029) {
+      out += rune == 0x2028 ? "\\u2028" : "\\u2029";
+    } else {
+      out.append(text.data() + i, len);
+    }
+    i += len;
+  }
+  out.push_back('"');
+  return out;
+}
+
+std::string GoCamelCase(absl::string_view s) {
+  std::string t;
+  size_t i = 0;
+  if (!s.empty() && s[0] == '_') {
+    t.push_back('X');
+    i = 1;
+  }
+  for (; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '_' && i + 1 < s.size() && absl::ascii_islower(s[i + 1])) continue;
+    if (absl::ascii_isdigit(c)) {
+      t.push_back(c);
+      continue;
+    }
+    if (absl::ascii_islower(c)) c = absl::ascii_toupper(c);
+    t.push_back(c);
+    while (i + 1 < s.size() && absl::ascii_islower(s[i + 1])) t.push_back(s[++i]);
+  }
+  return t;
+}
+
+namespace {
+
+void AppendJson(const Message& message, std::string& out);
+
+// One value of a (possibly repeated) field; index < 0 for a singular field.
+void AppendValue(const Message& message, const FieldDescriptor* field, int index,
+                 std::string& out) {
+  const Reflection* r = message.GetReflection();
+  const bool rep = index >= 0;
+  switch (field->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_INT32:
+      absl::StrAppend(&out, rep ? r->GetRepeatedInt32(message, field, index)
+                                : r->GetInt32(message, field));
+      break;
+    case FieldDescriptor::CPPTYPE_INT64:
+      absl::StrAppend(&out, rep ? r->GetRepeatedInt64(message, field, index)
+                                : r->GetInt64(message, field));
+      break;
+    case FieldDescriptor::CPPTYPE_UINT32:
+      absl::StrAppend(&out, rep ? r->GetRepeatedUInt32(message, field, index)
+                                : r->GetUInt32(message, field));
+      break;
+    case FieldDescriptor::CPPTYPE_UINT64:
+      absl::StrAppend(&out, rep ? r->GetRepeatedUInt64(message, field, index)
+                                : r->GetUInt64(message, field));
+      break;
+    case FieldDescriptor::CPPTYPE_BOOL:
+      out += (rep ? r->GetRepeatedBool(message, field, index) : r->GetBool(message, field))
+                 ? "true"
+                 : "false";
+      break;
+    case FieldDescriptor::CPPTYPE_ENUM:  // Go's generated enums are plain int32s
+      absl::StrAppend(&out, rep ? r->GetRepeatedEnumValue(message, field, index)
+                                : r->GetEnumValue(message, field));
+      break;
+    case FieldDescriptor::CPPTYPE_STRING: {
+      const std::string value =
+          rep ? r->GetRepeatedString(message, field, index) : r->GetString(message, field);
+      out += field->type() == FieldDescriptor::TYPE_BYTES
+                 ? absl::StrCat("\"", absl::Base64Escape(value), "\"")
+                 : GoJsonString(value);
+      break;
+    }
+    case FieldDescriptor::CPPTYPE_MESSAGE:
+      AppendJson(rep ? r->GetRepeatedMessage(message, field, index)
+                     : r->GetMessage(message, field),
+                 out);
+      break;
+    case FieldDescriptor::CPPTYPE_DOUBLE:
+    case FieldDescriptor::CPPTYPE_FLOAT:
+      // etcd's API has no floating point fields.
+      absl::StrAppend(&out, rep ? r->GetRepeatedDouble(message, field, index)
+                                : r->GetDouble(message, field));
+      break;
+  }
+}
+
+// Whether Go's `omitempty` keeps the field: non-zero scalar, non-empty list, set message.
+bool GoKeeps(const Message& message, const FieldDescriptor* field) {
+  const Reflection* r = message.GetReflection();
+  if (field->is_repeated()) return r->FieldSize(message, field) > 0;
+  return r->HasField(message, field);  // proto3: HasField is "non-default" for scalars
+}
+
+void AppendJson(const Message& message, std::string& out) {
+  const google::protobuf::Descriptor* d = message.GetDescriptor();
+  const Reflection* r = message.GetReflection();
+  out.push_back('{');
+  bool first = true;
+  auto key = [&](absl::string_view name) {
+    if (!first) out.push_back(',');
+    first = false;
+    out += GoJsonString(name);
+    out.push_back(':');
+  };
+  std::vector<const OneofDescriptor*> oneofs_done;
+  for (int i = 0; i < d->field_count(); ++i) {
+    const FieldDescriptor* field = d->field(i);
+    const OneofDescriptor* oneof = field->real_containing_oneof();
+    if (oneof != nullptr) {
+      // Go keeps a oneof in one interface field named after the oneof, placed where its
+      // first member is declared, without omitempty; the value is a wrapper struct whose
+      // only field is named after the member that is set.
+      if (std::find(oneofs_done.begin(), oneofs_done.end(), oneof) != oneofs_done.end()) {
+        continue;
+      }
+      oneofs_done.push_back(oneof);
+      key(GoCamelCase(oneof->name()));
+      const FieldDescriptor* set = r->GetOneofFieldDescriptor(message, oneof);
+      if (set == nullptr) {
+        out += "null";
+      } else {
+        out.push_back('{');
+        out += GoJsonString(GoCamelCase(set->name()));
+        out.push_back(':');
+        AppendValue(message, set, -1, out);
+        out.push_back('}');
+      }
+      continue;
+    }
+    if (!GoKeeps(message, field)) continue;
+    key(field->name());
+    if (field->is_repeated()) {
+      out.push_back('[');
+      for (int k = 0; k < r->FieldSize(message, field); ++k) {
+        if (k > 0) out.push_back(',');
+        AppendValue(message, field, k, out);
+      }
+      out.push_back(']');
+    } else {
+      AppendValue(message, field, -1, out);
+    }
+  }
+  out.push_back('}');
+}
+
+}  // namespace
+
+std::string EtcdJson(const Message& message) {
+  std::string out;
+  AppendJson(message, out);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// Numbers, durations, tables
+// ---------------------------------------------------------------------------------------
+
+std::string HumanizeBytes(uint64_t bytes) {
+  static constexpr const char* kSizes[] = {"B", "kB", "MB", "GB", "TB", "PB", "EB"};
+  if (bytes < 10) return absl::StrFormat("%d B", bytes);
+  const double s = static_cast<double>(bytes);
+  const double e = std::floor(std::log(s) / std::log(1000.0));
+  const double val = std::floor(s / std::pow(1000.0, e) * 10 + 0.5) / 10;
+  return absl::StrFormat(val < 10 ? "%.1f %s" : "%.0f %s", val, kSizes[static_cast<int>(e)]);
+}
+
+namespace {
+
+// Go's fmtFrac: the fraction v % 10^prec as ".ddd" without trailing zeros (nothing if
+// zero); returns v / 10^prec through `v`.
+std::string FmtFrac(uint64_t& v, int prec) {
+  std::string digits;
+  bool print = false;
+  for (int i = 0; i < prec; ++i) {
+    const uint64_t digit = v % 10;
+    print = print || digit != 0;
+    if (print) digits.insert(digits.begin(), static_cast<char>('0' + digit));
+    v /= 10;
+  }
+  return print ? "." + digits : "";
+}
+
+}  // namespace
+
+std::string GoDuration(absl::Duration d) {
+  const int64_t ns = absl::ToInt64Nanoseconds(d);
+  const bool negative = ns < 0;
+  uint64_t u = negative ? 0 - static_cast<uint64_t>(ns) : static_cast<uint64_t>(ns);
+  std::string out;
+  if (u == 0) return "0s";
+  if (u < 1000000000) {
+    std::string unit;
+    int prec;
+    if (u < 1000) {
+      prec = 0;
+      unit = "ns";
+    } else if (u < 1000000) {
+      prec = 3;
+      unit = "µs";
+    } else {
+      prec = 6;
+      unit = "ms";
+    }
+    std::string frac = FmtFrac(u, prec);
+    out = absl::StrCat(u, frac, unit);
+  } else {
+    std::string frac = FmtFrac(u, 9);
+    out = absl::StrCat(u % 60, frac, "s");
+    u /= 60;
+    if (u > 0) {
+      out = absl::StrCat(u % 60, "m", out);
+      u /= 60;
+      if (u > 0) out = absl::StrCat(u, "h", out);
+    }
+  }
+  return negative ? "-" + out : out;
+}
+
+namespace {
+
+// Display width of UTF-8 text (one column per code point).
+size_t Width(absl::string_view s) {
+  size_t n = 0;
+  for (char c : s) {
+    if ((static_cast<unsigned char>(c) & 0xC0) != 0x80) ++n;
+  }
+  return n;
+}
+
+}  // namespace
+
+std::string RenderTable(const std::vector<std::string>& header,
+                        const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::string> titles;
+  std::vector<size_t> widths;
+  for (const std::string& h : header) {
+    titles.push_back(absl::AsciiStrToUpper(h));
+    widths.push_back(Width(titles.back()));
+  }
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size() && i < widths.size(); ++i) {
+      widths[i] = std::max(widths[i], Width(row[i]));
+    }
+  }
+  std::string line = "+";
+  for (size_t w : widths) line += std::string(w + 2, '-') + "+";
+  line += "\n";
+
+  std::string out = line;
+  out += "|";
+  for (size_t i = 0; i < titles.size(); ++i) {
+    const size_t gap = widths[i] - Width(titles[i]);
+    const size_t left = gap / 2;
+    out += " " + std::string(left, ' ') + titles[i] + std::string(gap - left, ' ') + " |";
+  }
+  out += "\n" + line;
+  for (const auto& row : rows) {
+    out += "|";
+    for (size_t i = 0; i < widths.size(); ++i) {
+      const std::string cell = i < row.size() ? row[i] : "";
+      out += " " + std::string(widths[i] - Width(cell), ' ') + cell + " |";
+    }
+    out += "\n";
+  }
+  out += line;
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// Printer
+// ---------------------------------------------------------------------------------------
+
+absl::Status ParseFormat(absl::string_view name, Format* format) {
+  if (name == "simple") {
+    *format = Format::kSimple;
+  } else if (name == "json") {
+    *format = Format::kJson;
+  } else if (name == "table") {
+    *format = Format::kTable;
+  } else if (name == "fields" || name == "protobuf") {
+    return MakeFailure(kExitBadFeature,
+                       absl::StrCat(name, " not supported as output format by kvctl"));
+  } else {
+    return MakeFailure(kExitBadFeature, absl::StrCat("unknown output format \"", name, "\""));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Printer::Unsupported() const {
+  return MakeFailure(kExitBadFeature, "table not supported as output format");
+}
+
+void Printer::PrintKV(const mvccpb::KeyValue& kv, bool value_only) {
+  auto text = [&](const std::string& bytes) {
+    if (!hex_) return bytes;
+    std::string out;
+    for (unsigned char c : bytes) absl::StrAppendFormat(&out, "\\x%02x", c);
+    return out;
+  };
+  if (!value_only) out_ << text(kv.key()) << "\n";
+  out_ << text(kv.value()) << "\n";
+}
+
+void Printer::SimpleGet(const pb::RangeResponse& response, bool value_only) {
+  for (const mvccpb::KeyValue& kv : response.kvs()) PrintKV(kv, value_only);
+}
+
+void Printer::SimplePut(const pb::PutResponse& response) {
+  out_ << "OK\n";
+  if (response.has_prev_kv()) PrintKV(response.prev_kv(), false);
+}
+
+void Printer::SimpleDel(const pb::DeleteRangeResponse& response) {
+  out_ << response.deleted() << "\n";
+  for (const mvccpb::KeyValue& kv : response.prev_kvs()) PrintKV(kv, false);
+}
+
+absl::Status Printer::Get(const pb::RangeResponse& response, bool value_only) {
+  switch (format_) {
+    case Format::kSimple:
+      SimpleGet(response, value_only);
+      break;
+    case Format::kJson:
+      out_ << EtcdJson(response) << "\n";
+      break;
+    case Format::kTable:
+      return Unsupported();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Printer::Put(const pb::PutResponse& response) {
+  switch (format_) {
+    case Format::kSimple:
+      SimplePut(response);
+      break;
+    case Format::kJson:
+      out_ << EtcdJson(response) << "\n";
+      break;
+    case Format::kTable:
+      return Unsupported();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Printer::Del(const pb::DeleteRangeResponse& response) {
+  switch (format_) {
+    case Format::kSimple:
+      SimpleDel(response);
+      break;
+    case Format::kJson:
+      out_ << EtcdJson(response) << "\n";
+      break;
+    case Format::kTable:
+      return Unsupported();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Printer::Txn(const pb::TxnResponse& response) {
+  switch (format_) {
+    case Format::kSimple:
+      out_ << (response.succeeded() ? "SUCCESS" : "FAILURE") << "\n";
+      for (const pb::ResponseOp& op : response.responses()) {
+        out_ << "\n";
+        switch (op.response_case()) {
+          case pb::ResponseOp::kResponseRange:
+            SimpleGet(op.response_range(), false);
+            break;
+          case pb::ResponseOp::kResponsePut:
+            SimplePut(op.response_put());
+            break;
+          case pb::ResponseOp::kResponseDeleteRange:
+            SimpleDel(op.response_delete_range());
+            break;
+          default:
+            out_ << "unexpected response " << op.ShortDebugString() << "\n";
+            break;
+        }
+      }
+      break;
+    case Format::kJson:
+      out_ << EtcdJson(response) << "\n";
+      break;
+    case Format::kTable:
+      return Unsupported();
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
+std::vector<std::string> StatusRow(const EndpointStatus& s) {
+  const pb::StatusResponse& r = s.status;
+  return {s.endpoint,
+          absl::StrFormat("%x", r.header().member_id()),
+          r.version(),
+          HumanizeBytes(static_cast<uint64_t>(r.dbsize())),
+          r.leader() == r.header().member_id() ? "true" : "false",
+          r.islearner() ? "true" : "false",
+          absl::StrCat(r.raftterm()),
+          absl::StrCat(r.raftindex()),
+          absl::StrCat(r.raftappliedindex()),
+          absl::StrJoin(r.errors(), ", ")};
+}
+
+}  // namespace
+
+void Printer::EndpointStatuses(const std::vector<EndpointStatus>& statuses) {
+  static const std::vector<std::string> kHeader = {
+      "endpoint",  "ID",         "version",           "db size", "is leader", "is learner",
+      "raft term", "raft index", "raft applied index", "errors"};
+  std::vector<std::vector<std::string>> rows;
+  for (const EndpointStatus& s : statuses) rows.push_back(StatusRow(s));
+  switch (format_) {
+    case Format::kSimple:
+      for (const auto& row : rows) out_ << absl::StrJoin(row, ", ") << "\n";
+      break;
+    case Format::kJson: {
+      std::vector<std::string> items;
+      for (const EndpointStatus& s : statuses) {
+        items.push_back(absl::StrCat("{\"Endpoint\":", GoJsonString(s.endpoint),
+                                     ",\"Status\":", EtcdJson(s.status), "}"));
+      }
+      out_ << "[" << absl::StrJoin(items, ",") << "]\n";
+      break;
+    }
+    case Format::kTable:
+      out_ << RenderTable(kHeader, rows);
+      break;
+  }
+}
+
+void Printer::EndpointHealths(const std::vector<EndpointHealth>& healths) {
+  switch (format_) {
+    case Format::kSimple:
+      for (const EndpointHealth& h : healths) {
+        if (h.error.empty()) {
+          err_ << h.endpoint << " is healthy: successfully committed proposal: took = "
+               << GoDuration(h.took) << "\n";
+        } else {
+          err_ << h.endpoint << " is unhealthy: failed to commit proposal: " << h.error << "\n";
+        }
+      }
+      break;
+    case Format::kJson: {
+      std::vector<std::string> items;
+      for (const EndpointHealth& h : healths) {
+        std::string item = absl::StrCat("{\"endpoint\":", GoJsonString(h.endpoint),
+                                        ",\"health\":", h.healthy ? "true" : "false",
+                                        ",\"took\":", GoJsonString(GoDuration(h.took)));
+        if (!h.error.empty()) absl::StrAppend(&item, ",\"error\":", GoJsonString(h.error));
+        items.push_back(item + "}");
+      }
+      out_ << "[" << absl::StrJoin(items, ",") << "]\n";
+      break;
+    }
+    case Format::kTable: {
+      std::vector<std::vector<std::string>> rows;
+      for (const EndpointHealth& h : healths) {
+        rows.push_back({h.endpoint, h.healthy ? "true" : "false", GoDuration(h.took), h.error});
+      }
+      out_ << RenderTable({"endpoint", "health", "took", "error"}, rows);
+      break;
+    }
+  }
+}
+
+void Printer::EndpointHashKVs(const std::vector<EndpointHashKV>& hashes) {
+  std::vector<std::vector<std::string>> rows;
+  for (const EndpointHashKV& h : hashes) {
+    rows.push_back({h.endpoint, absl::StrCat(h.hash_kv.hash())});
+  }
+  switch (format_) {
+    case Format::kSimple:
+      for (const auto& row : rows) out_ << absl::StrJoin(row, ", ") << "\n";
+      break;
+    case Format::kJson: {
+      std::vector<std::string> items;
+      for (const EndpointHashKV& h : hashes) {
+        items.push_back(absl::StrCat("{\"Endpoint\":", GoJsonString(h.endpoint),
+                                     ",\"HashKV\":", EtcdJson(h.hash_kv), "}"));
+      }
+      out_ << "[" << absl::StrJoin(items, ",") << "]\n";
+      break;
+    }
+    case Format::kTable:
+      out_ << RenderTable({"endpoint", "hash"}, rows);
+      break;
+  }
+}
+
+}  // namespace kvd::kvctl

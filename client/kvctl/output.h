@@ -1,0 +1,100 @@
+// kvctl's output formats, byte for byte as etcdctl prints them.
+//
+//   simple  human-readable lines (get: key line then value line; put: OK; del: count).
+//   json    what etcdctl's Go encoding/json prints for the same response: proto field names,
+//           fields with zero values left out, 64-bit numbers as numbers, bytes in base64,
+//           enums as numbers, a oneof as {"<OneofName>":{"<FieldName>":...}} in Go's
+//           CamelCase (see EtcdJson).
+//   table   etcdctl's tablewriter tables (endpoint commands only, as in etcdctl).
+#ifndef KVD_CLIENT_KVCTL_OUTPUT_H_
+#define KVD_CLIENT_KVCTL_OUTPUT_H_
+
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include "absl/strings/string_view.h"
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "api/etcdserverpb/rpc.pb.h"
+#include "google/protobuf/message.h"
+
+namespace kvd::kvctl {
+
+// ---- Building blocks (exposed for tests) ----
+
+// Go's encoding/json rendering of a gogoproto-generated etcd message.
+std::string EtcdJson(const google::protobuf::Message& message);
+// A JSON string literal escaped as Go's encoding/json does (HTML-safe, invalid UTF-8
+// replaced by U+FFFD).
+std::string GoJsonString(absl::string_view text);
+// protoc-gen-go's CamelCase ("response_put" -> "ResponsePut").
+std::string GoCamelCase(absl::string_view name);
+// go-humanize's Bytes: SI units, e.g. 24576 -> "25 kB", 1500 -> "1.5 kB", 7 -> "7 B".
+std::string HumanizeBytes(uint64_t bytes);
+// Go's time.Duration.String(): "1.57403ms", "2.5s", "1m0s", "512µs".
+std::string GoDuration(absl::Duration d);
+// An olekukonko/tablewriter table as etcdctl configures it: upper-case centered headers,
+// right-aligned cells.
+std::string RenderTable(const std::vector<std::string>& header,
+                        const std::vector<std::vector<std::string>>& rows);
+
+// ---- Results of the endpoint commands ----
+
+struct EndpointStatus {
+  std::string endpoint;
+  etcdserverpb::StatusResponse status;
+};
+
+struct EndpointHealth {
+  std::string endpoint;
+  bool healthy = false;
+  absl::Duration took;
+  std::string error;  // empty when healthy
+};
+
+struct EndpointHashKV {
+  std::string endpoint;
+  etcdserverpb::HashKVResponse hash_kv;
+};
+
+// ---- Printers ----
+
+enum class Format { kSimple, kJson, kTable };
+
+// Errors: INVALID_ARGUMENT for a name other than simple, json, table.
+absl::Status ParseFormat(absl::string_view name, Format* format);
+
+class Printer {
+ public:
+  // `hex`: print keys and values as \x.. escapes (simple format).
+  Printer(Format format, bool hex, std::ostream& out, std::ostream& err)
+      : format_(format), hex_(hex), out_(out), err_(err) {}
+
+  // Errors (exit code kExitBadFeature): the format does not support this output.
+  absl::Status Get(const etcdserverpb::RangeResponse& response, bool value_only);
+  absl::Status Put(const etcdserverpb::PutResponse& response);
+  absl::Status Del(const etcdserverpb::DeleteRangeResponse& response);
+  absl::Status Txn(const etcdserverpb::TxnResponse& response);
+  void EndpointStatuses(const std::vector<EndpointStatus>& statuses);
+  // Simple output goes to the error stream, as in etcdctl.
+  void EndpointHealths(const std::vector<EndpointHealth>& healths);
+  void EndpointHashKVs(const std::vector<EndpointHashKV>& hashes);
+
+ private:
+  absl::Status Unsupported() const;
+  void PrintKV(const mvccpb::KeyValue& kv, bool value_only);
+  void SimpleGet(const etcdserverpb::RangeResponse& response, bool value_only);
+  void SimplePut(const etcdserverpb::PutResponse& response);
+  void SimpleDel(const etcdserverpb::DeleteRangeResponse& response);
+
+  Format format_;
+  bool hex_;
+  std::ostream& out_;
+  std::ostream& err_;
+};
+
+}  // namespace kvd::kvctl
+
+#endif  // KVD_CLIENT_KVCTL_OUTPUT_H_
