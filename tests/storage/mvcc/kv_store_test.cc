@@ -1,0 +1,217 @@
+#include "storage/mvcc/kv_store.h"
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "api/errors.h"
+#include "gtest/gtest.h"
+#include "storage/engine.h"
+
+namespace kvd::storage::mvcc {
+namespace {
+
+class KvStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = absl::StrCat(::testing::TempDir(), "/kv_store_test_", getpid(), "_",
+                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    Open();
+  }
+  void TearDown() override {
+    Close();
+    std::filesystem::remove_all(dir_);
+  }
+  void Open() {
+    EngineOptions options;
+    options.path = dir_;
+    auto engine = Engine::Open(options);
+    ASSERT_TRUE(engine.ok()) << engine.status();
+    engine_ = std::move(*engine);
+    auto kv = KvStore::Open(engine_.get());
+    ASSERT_TRUE(kv.ok()) << kv.status();
+    kv_ = std::move(*kv);
+  }
+  void Close() {
+    kv_.reset();
+    engine_.reset();
+  }
+
+  int64_t Put(const std::string& key, const std::string& value, bool sync = false) {
+    auto batch = kv_->NewApplyBatch();
+    batch->BeginTxn();
+    batch->Put(key, value, 0);
+    int64_t rev = batch->EndTxn();
+    EXPECT_TRUE(batch->Commit(sync).ok());
+    return rev;
+  }
+  int64_t Delete(const std::string& key) {
+    auto batch = kv_->NewApplyBatch();
+    batch->BeginTxn();
+    batch->DeleteRange(KeyRange::Single(key));
+    int64_t rev = batch->EndTxn();
+    EXPECT_TRUE(batch->Commit(false).ok());
+    return rev;
+  }
+  std::optional<mvccpb::KeyValue> Get(const std::string& key, int64_t rev = 0) {
+    auto view = kv_->Read();
+    RangeOptions options;
+    options.rev = rev;
+    auto r = view->Range(KeyRange::Single(key), options);
+    EXPECT_TRUE(r.ok()) << r.status();
+    if (!r.ok() || r->kvs.empty()) return std::nullopt;
+    return r->kvs[0];
+  }
+  // Rows in a column family, to see what compaction really removed.
+  int Rows(Cf cf) {
+    std::unique_ptr<rocksdb::Iterator> it(
+        engine_->db()->NewIterator(rocksdb::ReadOptions(), engine_->cf(cf)));
+    int n = 0;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) ++n;
+    return n;
+  }
+  void CompactFully(int64_t rev) {
+    auto batch = kv_->NewApplyBatch();
+    ASSERT_TRUE(batch->Compact(rev).ok());
+    ASSERT_TRUE(batch->Commit(false).ok());
+    while (true) {
+      auto done = kv_->CompactStep(2);
+      ASSERT_TRUE(done.ok());
+      if (*done) break;
+    }
+  }
+
+  std::string dir_;
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<KvStore> kv_;
+};
+
+TEST_F(KvStoreTest, VersionsAndTombstonesFollowEtcdsModel) {
+  EXPECT_EQ(kv_->current_rev(), 1);  // an empty store is at revision 1, as etcd's
+  EXPECT_EQ(Put("k", "v1"), 2);
+  EXPECT_EQ(Put("k", "v2"), 3);
+  auto kv = Get("k");
+  ASSERT_TRUE(kv);
+  EXPECT_EQ(kv->value(), "v2");
+  EXPECT_EQ(kv->create_revision(), 2);
+  EXPECT_EQ(kv->mod_revision(), 3);
+  EXPECT_EQ(kv->version(), 2);
+  EXPECT_EQ(Delete("k"), 4);
+  EXPECT_FALSE(Get("k"));
+  EXPECT_EQ(Delete("k"), 4);  // deleting nothing takes no revision
+  EXPECT_EQ(Put("k", "v3"), 5);
+  kv = Get("k");
+  EXPECT_EQ(kv->create_revision(), 5);  // a new incarnation
+  EXPECT_EQ(kv->version(), 1);
+  EXPECT_EQ(Get("k", 3)->value(), "v2");
+  EXPECT_FALSE(Get("k", 4));
+}
+
+TEST_F(KvStoreTest, SnapshotsDoNotSeeLaterWrites) {
+  Put("k", "old");
+  auto view = kv_->Read();
+  Put("k", "new");
+  Put("other", "x");
+  auto r = view->Range(KeyRange::FromRequest("\0", std::string("\0", 1)), RangeOptions{});
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->kvs.size(), 1u);
+  EXPECT_EQ(r->kvs[0].value(), "old");
+  EXPECT_EQ(r->rev, 2);
+}
+
+TEST_F(KvStoreTest, RevisionBoundsGiveEtcdsErrors) {
+  Put("a", "1");
+  Put("a", "2");
+  Put("a", "3");
+  auto view = kv_->Read();
+  RangeOptions future;
+  future.rev = 5;
+  EXPECT_EQ(view->Range(KeyRange::Single("a"), future).status(), errors::FutureRevision());
+
+  CompactFully(3);
+  view = kv_->Read();
+  RangeOptions old;
+  old.rev = 2;
+  EXPECT_EQ(view->Range(KeyRange::Single("a"), old).status(), errors::Compacted());
+  RangeOptions at_compact;
+  at_compact.rev = 3;
+  auto r = view->Range(KeyRange::Single("a"), at_compact);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->kvs.at(0).value(), "2");
+
+  auto batch = kv_->NewApplyBatch();
+  EXPECT_EQ(batch->Compact(3), errors::Compacted());
+  EXPECT_EQ(batch->Compact(2), errors::Compacted());
+  EXPECT_EQ(batch->Compact(5), errors::FutureRevision());
+}
+
+TEST_F(KvStoreTest, CompactionRemovesHiddenVersionsAndDeadKeys) {
+  for (int i = 0; i < 5; ++i) Put("kept", absl::StrCat("v", i));  // revs 2..6
+  Put("dead", "x");                                                 // 7
+  Delete("dead");                                                   // 8
+  Put("late", "y");                                                 // 9
+  EXPECT_EQ(Rows(Cf::kKv), 8);
+  EXPECT_EQ(Rows(Cf::kRevIndex), 8);
+
+  CompactFully(8);
+  // kept: only its newest version at or below 8; dead: gone with its tombstone; late: untouched.
+  EXPECT_EQ(Rows(Cf::kKv), 2);
+  EXPECT_EQ(Rows(Cf::kRevIndex), 2);
+  EXPECT_EQ(Get("kept")->value(), "v4");
+  EXPECT_EQ(Get("kept", 8)->value(), "v4");
+  EXPECT_FALSE(Get("dead", 8));
+  EXPECT_EQ(kv_->compacted_rev(), 8);
+}
+
+TEST_F(KvStoreTest, StateSurvivesRestart) {
+  Put("a", "1");
+  Put("b", "2", /*sync=*/true);
+  {
+    auto batch = kv_->NewApplyBatch();
+    ASSERT_TRUE(batch->Compact(2).ok());
+    batch->SetAppliedIndex(42);
+    ASSERT_TRUE(batch->Commit(true).ok());
+  }
+  Close();
+  Open();
+  EXPECT_EQ(kv_->current_rev(), 3);
+  EXPECT_EQ(kv_->compact_rev(), 2);
+  EXPECT_EQ(kv_->applied_index(), 42u);
+  EXPECT_EQ(Get("a")->value(), "1");
+  EXPECT_EQ(Get("b")->value(), "2");
+  // Compaction interrupted by the restart picks up where it was.
+  auto done = kv_->CompactStep(100);
+  ASSERT_TRUE(done.ok());
+  EXPECT_TRUE(*done);
+  EXPECT_EQ(kv_->compacted_rev(), 2);
+}
+
+TEST_F(KvStoreTest, ForeignOrCorruptDirectoriesAreRefused) {
+  Close();
+  std::string foreign = dir_ + "_foreign";
+  std::filesystem::create_directories(foreign);
+  std::ofstream(foreign + "/somefile") << "not a database";
+  EngineOptions options;
+  options.path = foreign;
+  auto engine = Engine::Open(options);
+  EXPECT_EQ(engine.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(engine.status().message().find("does not hold a kvd store"), std::string::npos);
+  std::filesystem::remove_all(foreign);
+
+  // Every SST and the manifest overwritten with garbage: refused, not served.
+  for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
+    std::string name = entry.path().filename().string();
+    if (name.rfind("MANIFEST", 0) == 0 || entry.path().extension() == ".sst") {
+      std::ofstream(entry.path(), std::ios::trunc) << "garbage garbage garbage";
+    }
+  }
+  options.path = dir_;
+  engine = Engine::Open(options);
+  EXPECT_FALSE(engine.ok());
+}
+
+}  // namespace
+}  // namespace kvd::storage::mvcc
