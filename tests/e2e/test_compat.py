@@ -15,33 +15,11 @@ from etcd3 import etcdrpc
 
 import harness
 import scenarios
-from transcript import Transcript, diff
-
-_reference_cache = {}
-
-
-def run_scenario(kind, name, cluster_factory):
-    flags, fn = scenarios.SCENARIOS[name]
-    cluster = cluster_factory(kind, size=1, extra_flags=flags)
-    t = Transcript(cluster)
-    fn(t)
-    cluster.kill_all()
-    return t.steps
-
-
-def reference(name, cluster_factory):
-    """etcd's transcript, recorded once per session on a fresh etcd."""
-    if name not in _reference_cache:
-        _reference_cache[name] = run_scenario("etcd", name, cluster_factory)
-    return _reference_cache[name]
-
+from transcript import check_golden
 
 @pytest.mark.parametrize("scenario", sorted(scenarios.SCENARIOS))
 def test_golden(scenario, server_kind, cluster_factory):
-    expected = reference(scenario, cluster_factory)
-    actual = run_scenario(server_kind, scenario, cluster_factory)
-    assert len(expected) > 5, "the scenario recorded almost nothing"
-    assert actual == expected, f"transcripts differ:\n{diff(expected, actual)}"
+    check_golden(scenarios.SCENARIOS, scenario, server_kind, cluster_factory)
 
 
 def ctl_json(server, *args):

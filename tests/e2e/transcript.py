@@ -14,6 +14,7 @@ order of kvs, succeeded, response shapes - is kept and must match.
 
 import base64
 import json
+import tempfile
 
 import grpc
 
@@ -150,3 +151,38 @@ def diff(expected, actual):
             lines.append("...")
             break
     return "\n".join(lines)
+
+
+# --- golden comparison ---------------------------------------------------------------
+
+_reference_cache = {}   # scenario name -> etcd's steps, recorded once per session
+
+
+def run_scenario(kind, scenarios, name, cluster_factory):
+    """Run scenarios[name] = (flags, fn) on a fresh single-member cluster of `kind`."""
+    flags, fn = scenarios[name]
+    cluster = cluster_factory(kind, size=1, extra_flags=flags)
+    t = Transcript(cluster)
+    fn(t)
+    cluster.kill_all()
+    return t.steps
+
+
+def check_golden(scenarios, name, kind, cluster_factory):
+    """The transcript of `kind` must equal etcd's, recorded on a fresh etcd at test time.
+
+    On a mismatch both transcripts are written (one JSON line per step) to a temp dir
+    named in the failure, for a full diff."""
+    if name not in _reference_cache:
+        _reference_cache[name] = run_scenario("etcd", scenarios, name, cluster_factory)
+    expected = _reference_cache[name]
+    actual = run_scenario(kind, scenarios, name, cluster_factory)
+    assert len(expected) > 5, "the scenario recorded almost nothing"
+    if actual != expected:
+        out = tempfile.mkdtemp(prefix=f"kvd-e2e-golden-{name}-")
+        for side, steps in (("reference-etcd", expected), (kind, actual)):
+            with open(f"{out}/{side}.jsonl", "w") as f:
+                for label, answer in steps:
+                    f.write(json.dumps({"step": label, "answer": answer}, sort_keys=True) + "\n")
+        raise AssertionError(f"transcripts differ (full: diff {out}/reference-etcd.jsonl "
+                             f"{out}/{kind}.jsonl):\n{diff(expected, actual)}")

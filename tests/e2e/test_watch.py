@@ -1,0 +1,221 @@
+"""Watch - history replay, filters, prev_kv, compacted and future start revisions, cancel.
+
+Golden style like test_compat.py, over raw Watch streams. How events are split into
+responses is the server's business (clients do not see it), so event responses are
+flattened into one event list per watch; created/canceled responses are kept whole.
+
+A watch is read until a known "sentinel" event arrives: events come in revision order,
+so everything before it has arrived too. No quiet-period timing. Bounded by
+WATCH_WAIT_S per watch.
+"""
+
+import queue
+import threading
+
+import grpc
+import pytest
+from etcd3 import etcdrpc
+
+from transcript import check_golden, proto_to_dict
+
+WATCH_WAIT_S = 5.0
+Create = etcdrpc.WatchCreateRequest
+
+
+class WatchStream:
+    """One bidirectional Watch stream: send requests, read responses with a deadline."""
+
+    def __init__(self, endpoint):
+        self._channel = grpc.insecure_channel(endpoint)
+        self._requests = queue.Queue()
+        self._responses = queue.Queue()
+        stub = etcdrpc.WatchStub(self._channel)
+        self._call = stub.Watch(self._request_iter())
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _request_iter(self):
+        while True:
+            r = self._requests.get()
+            if r is None:
+                return
+            yield r
+
+    def _read(self):
+        try:
+            for resp in self._call:
+                self._responses.put(resp)
+        except grpc.RpcError as e:
+            self._responses.put(e)
+
+    def send(self, request):
+        self._requests.put(request)
+
+    def create(self, **fields):
+        self.send(etcdrpc.WatchRequest(create_request=Create(**fields)))
+
+    def next(self, timeout=WATCH_WAIT_S):
+        try:
+            item = self._responses.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no watch response within {timeout}s") from None
+        if isinstance(item, grpc.RpcError):
+            raise AssertionError(f"watch stream failed: {item.code()} {item.details()}")
+        return item
+
+    def close(self):
+        self._requests.put(None)
+        self._call.cancel()
+        self._channel.close()
+        self._reader.join(timeout=WATCH_WAIT_S)
+
+
+def strip_header(resp):
+    d = proto_to_dict(resp)
+    d.get("header", {}).pop("cluster_id", None)
+    d.get("header", {}).pop("member_id", None)
+    d.get("header", {}).pop("raft_term", None)
+    return d
+
+
+def collect(stream, until_rev, responses_max=100):
+    """Flattened events up to and including the first with mod_revision >= until_rev.
+    Non-event responses (created, canceled, ...) are returned in `others`."""
+    events, others = [], []
+    for _ in range(responses_max):
+        resp = stream.next()
+        if not resp.events:
+            others.append(strip_header(resp))
+            if resp.canceled:
+                return events, others
+            continue
+        for ev in resp.events:
+            events.append(proto_to_dict(ev))
+        if resp.events[-1].kv.mod_revision >= until_rev:
+            return events, others
+    raise AssertionError(f"no event at revision {until_rev} in {responses_max} responses")
+
+
+def watch_scenario(t):
+    c = t.cluster.client()
+    kv = c.kvstub
+    endpoint = t.cluster.members[0].endpoint
+    P, T, Op = etcdrpc.PutRequest, etcdrpc.TxnRequest, etcdrpc.RequestOp
+
+    for i in range(5):
+        t.rpc(f"put w/a={i}", lambda i=i: kv.Put(P(key=b"w/a", value=b"%d" % i)))
+    t.rpc("put w/b", lambda: kv.Put(P(key=b"w/b", value=b"b")))
+    t.rpc("delete w/a", lambda: kv.DeleteRange(etcdrpc.DeleteRangeRequest(key=b"w/a")))
+    t.rpc("put other (outside the range)", lambda: kv.Put(P(key=b"other", value=b"1")))
+    t.rpc("txn: two puts, one revision", lambda: kv.Txn(T(success=[
+        Op(request_put=P(key=b"w/c", value=b"c")), Op(request_put=P(key=b"w/d", value=b"d"))])))
+    head = kv.Range(etcdrpc.RangeRequest(key=b"w/")).header.revision
+    compact_rev = 4
+    t.rpc("compact 4", lambda: kv.Compact(etcdrpc.CompactionRequest(revision=compact_rev)))
+
+    def sentinel():
+        """put w/s then delete it; returns (put revision, delete revision)."""
+        put = kv.Put(P(key=b"w/s", value=b"s")).header.revision
+        deleted = kv.DeleteRange(etcdrpc.DeleteRangeRequest(key=b"w/s")).header.revision
+        return put, deleted
+
+    def watch(label, until, **create):
+        stream = WatchStream(endpoint)
+        try:
+            stream.create(**create)
+            created = strip_header(stream.next())
+            put_rev, del_rev = sentinel()
+            stop = {"put": put_rev, "delete": del_rev}[until]
+            events, others = collect(stream, stop)
+            t.note(label, {"created": created, "events": events, "others": others})
+        finally:
+            stream.close()
+
+    watch("prefix from the compaction point, prev_kv", "delete",
+          key=b"w/", range_end=b"w0", start_revision=compact_rev, prev_kv=True)
+    watch("one key from head-3", "delete", key=b"w/s", start_revision=head - 3)
+    watch("from-key (range_end \\0) from head-1", "delete", key=b"w/c", range_end=b"\0",
+          start_revision=head - 1)
+    watch("NOPUT filter", "delete", key=b"w/", range_end=b"w0", start_revision=compact_rev,
+          filters=[Create.NOPUT])
+    watch("NODELETE filter", "put", key=b"w/", range_end=b"w0", start_revision=compact_rev,
+          filters=[Create.NODELETE])
+    watch("no start revision: live events only", "delete", key=b"w/", range_end=b"w0")
+
+    # Start revision below the compaction point: created, then canceled with the
+    # compact revision.
+    stream = WatchStream(endpoint)
+    try:
+        stream.create(key=b"w/", range_end=b"w0", start_revision=compact_rev - 2)
+        t.note("compacted start revision", [strip_header(stream.next()),
+                                            strip_header(stream.next())])
+    finally:
+        stream.close()
+
+    # Start revision in the future: the first event delivered is at that revision.
+    stream = WatchStream(endpoint)
+    try:
+        now = kv.Range(etcdrpc.RangeRequest(key=b"w/")).header.revision
+        stream.create(key=b"f", start_revision=now + 2)
+        created = strip_header(stream.next())
+        for i in range(3):
+            kv.Put(P(key=b"f", value=b"%d" % i))
+        events, others = collect(stream, now + 2)
+        t.note("future start revision", {"created": created, "events": events,
+                                         "others": others})
+    finally:
+        stream.close()
+
+    # Two watches on one stream get distinct ids; cancel answers canceled=true.
+    stream = WatchStream(endpoint)
+    try:
+        stream.create(key=b"x1")
+        stream.create(key=b"x2")
+        first, second = strip_header(stream.next()), strip_header(stream.next())
+        stream.send(etcdrpc.WatchRequest(cancel_request=etcdrpc.WatchCancelRequest(
+            watch_id=second.get("watch_id", 0))))
+        t.note("two watches, cancel the second", [first, second, strip_header(stream.next())])
+    finally:
+        stream.close()
+
+
+WATCH_SCENARIOS = {"watch": ([], watch_scenario)}
+
+
+def test_golden_watch(server_kind, cluster_factory):
+    check_golden(WATCH_SCENARIOS, "watch", server_kind, cluster_factory)
+
+
+def test_watch_replays_history_then_live(server):
+    kv = server.client().kvstub
+    revs = [kv.Put(etcdrpc.PutRequest(key=b"k", value=b"%d" % i)).header.revision
+            for i in range(3)]
+    stream = WatchStream(server.members[0].endpoint)
+    try:
+        stream.create(key=b"k", start_revision=revs[1], prev_kv=True)
+        created = stream.next()
+        assert created.created and not created.events
+        live = kv.Put(etcdrpc.PutRequest(key=b"k", value=b"live")).header.revision
+        events, _ = collect(stream, live)
+        assert [e["kv"]["mod_revision"] for e in events] == [revs[1], revs[2], live]
+        assert [e["kv"]["value"] for e in events] == ["1", "2", "live"]
+        assert events[0]["prev_kv"]["value"] == "0"
+        assert all(e.get("type", "PUT") == "PUT" for e in events)
+    finally:
+        stream.close()
+
+
+def test_watch_on_compacted_revision_is_canceled(server):
+    kv = server.client().kvstub
+    for i in range(4):
+        kv.Put(etcdrpc.PutRequest(key=b"k", value=b"%d" % i))
+    head = kv.Range(etcdrpc.RangeRequest(key=b"k")).header.revision
+    kv.Compact(etcdrpc.CompactionRequest(revision=head))
+    stream = WatchStream(server.members[0].endpoint)
+    try:
+        stream.create(key=b"k", start_revision=head - 1)
+        assert stream.next().created
+        canceled = stream.next()
+        assert canceled.canceled and canceled.compact_revision == head
+    finally:
+        stream.close()
