@@ -1,0 +1,65 @@
+"""Cluster and maintenance APIs as scripts see them: etcdctl member list, endpoint
+status, endpoint health. Expected values come from the flags the server was started with
+and from the data model (a single member is its own leader), not from constants.
+"""
+
+import json
+
+from etcd3 import etcdrpc
+
+
+def ctl_json(cluster, *args):
+    r = cluster.etcdctl("-w", "json", *args)
+    assert r.returncode == 0, f"etcdctl {args} failed: {r.stderr}"
+    return json.loads(r.stdout)
+
+
+def test_member_list_reports_the_flags(server):
+    m = server.members[0]
+    answer = ctl_json(server, "member", "list")
+    members = answer["members"]
+    assert len(members) == 1
+    me = members[0]
+    assert me["name"] == m.name
+    assert me["peerURLs"] == [m.peer_url]
+    assert me["clientURLs"] == [m.client_url]
+    assert me["ID"] == answer["header"]["member_id"] != 0
+    assert answer["header"]["cluster_id"] != 0
+    assert not me.get("isLearner", False)
+
+
+def test_endpoint_status_single_member_is_leader(server):
+    kv = server.client().kvstub
+    kv.Put(etcdrpc.PutRequest(key=b"k", value=b"v"))
+    [entry] = ctl_json(server, "endpoint", "status")
+    assert entry["Endpoint"] == server.members[0].endpoint
+    status = entry["Status"]
+    header = status["header"]
+    assert status["leader"] == header["member_id"] != 0
+    assert status["raftTerm"] >= 1 and header["raft_term"] == status["raftTerm"]
+    assert status["raftIndex"] >= 1
+    assert status.get("raftAppliedIndex", status["raftIndex"]) <= status["raftIndex"]
+    assert header["revision"] == 2
+    # A version string clients can parse: "major.minor.patch".
+    parts = status["version"].split(".")
+    assert len(parts) == 3 and all(p.isdigit() for p in parts), status["version"]
+    assert status["dbSize"] > 0
+
+
+def test_endpoint_health(server):
+    [entry] = ctl_json(server, "endpoint", "health")
+    assert entry["endpoint"] == server.members[0].endpoint
+    assert entry["health"] is True
+    r = server.etcdctl("endpoint", "health")
+    assert r.returncode == 0
+    # etcdctl 3.4 prints the simple form on stderr.
+    assert (r.stdout + r.stderr).startswith(f"{server.members[0].endpoint} is healthy:")
+
+
+def test_status_rpc_agrees_with_member_list(server):
+    c = server.client()
+    status = c.maintenancestub.Status(etcdrpc.StatusRequest())
+    members = c.clusterstub.MemberList(etcdrpc.MemberListRequest())
+    assert [m.ID for m in members.members] == [status.header.member_id]
+    assert status.leader == status.header.member_id
+    assert members.header.cluster_id == status.header.cluster_id
