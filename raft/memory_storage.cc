@@ -60,6 +60,7 @@ absl::StatusOr<raftpb::Snapshot> MemoryStorage::CreateSnapshot(uint64_t i,
   snapshot_.mutable_metadata()->set_index(i);
   snapshot_.mutable_metadata()->set_term(ents_[i - offset].term());
   if (cs != nullptr) *snapshot_.mutable_metadata()->mutable_conf_state() = *cs;
+  conf_state_ = snapshot_.metadata().conf_state();
   snapshot_.set_data(std::move(data));
   return snapshot_;
 }

@@ -40,8 +40,9 @@ class MemoryStorage final : public Storage {
 
   // Records a snapshot of the application state at index i (which must be an entry this
   // storage holds and <= the applied index). cs, if given, becomes the snapshot's
-  // membership. Does not trim the log; call Compact. Errors: ErrSnapOutOfDate if i is not
-  // newer than the current snapshot.
+  // membership (and what InitialState reports from now on, so that a restart with
+  // Config::applied = i replays later conf changes on top of it). Does not trim the log.
+  // Errors: ErrSnapOutOfDate if i is not newer than the current snapshot.
   absl::StatusOr<raftpb::Snapshot> CreateSnapshot(uint64_t i, const raftpb::ConfState* cs,
                                                   std::string data);
 

@@ -434,7 +434,15 @@ absl::Status Raft::StepLeader(Message& m) {
     case raftpb::MSG_HEARTBEAT_RESP: {
       pr->recent_active = true;
       pr->msg_app_flow_paused = false;
-      if (pr->match < log_.LastIndex()) SendAppend(m.from());
+      if (pr->match < log_.LastIndex()) {
+        if (pr->state == ProgressState::kReplicate && pr->inflights.Full()) {
+          // Every message in the window may have been lost. An empty append at next-1
+          // makes the follower reject if it lacks those entries, which resets us to probe.
+          SendEmptyAppend(m.from());
+        } else {
+          SendAppend(m.from());
+        }
+      }
       if (read_only_option_ != ReadOnlyOption::kSafe || m.context().empty()) {
         return absl::OkStatus();
       }
@@ -645,6 +653,24 @@ bool Raft::MaybeSendAppend(uint64_t to, bool send_if_empty) {
   if (pr->state == ProgressState::kProbe) pr->msg_app_flow_paused = true;
   Send(std::move(m));
   return true;
+}
+
+void Raft::SendEmptyAppend(uint64_t to) {
+  Progress* pr = trk_.Get(to);
+  absl::StatusOr<uint64_t> term = log_.Term(pr->next - 1);
+  if (!term.ok()) {
+    // What the follower needs next was compacted: it will need a snapshot.
+    pr->BecomeProbe();
+    SendAppend(to);
+    return;
+  }
+  Message m;
+  m.set_to(to);
+  m.set_type(raftpb::MSG_APP);
+  m.set_index(pr->next - 1);
+  m.set_log_term(*term);
+  m.set_commit(log_.committed());
+  Send(std::move(m));
 }
 
 void Raft::SendHeartbeat(uint64_t to, const std::string& ctx) {

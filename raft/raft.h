@@ -98,6 +98,7 @@ class Raft {
   void Send(raftpb::Message m);
   void SendAppend(uint64_t to) { MaybeSendAppend(to, true); }
   bool MaybeSendAppend(uint64_t to, bool send_if_empty);
+  void SendEmptyAppend(uint64_t to);
   void SendHeartbeat(uint64_t to, const std::string& ctx);
   void BcastAppend();
   void BcastHeartbeat();

@@ -11,10 +11,20 @@
 
 namespace kvd::raft {
 
+// Called on a failed invariant before aborting. Tests and the simulator install one that
+// throws, so that a planted bug is reported with its seed instead of killing the process.
+// Production code never sets it.
+using CheckFailureHandler = void (*)(const char* file, int line, const char* cond,
+                                     const char* msg);
+inline CheckFailureHandler check_failure_handler_for_testing = nullptr;
+
 // Prints the failed condition and aborts. Raft invariants are never "handled": a broken
 // invariant means the log or the state machine could diverge, so the node stops.
 [[noreturn]] inline void CheckFailed(const char* file, int line, const char* cond,
                                      const char* msg) {
+  if (check_failure_handler_for_testing != nullptr) {
+    check_failure_handler_for_testing(file, line, cond, msg);
+  }
   std::fprintf(stderr, "%s:%d: raft invariant failed: %s %s\n", file, line, cond, msg);
   std::fflush(stderr);
   std::abort();
