@@ -439,6 +439,14 @@ void RunSeed(uint64_t seed, int ops) {
   SCOPED_TRACE(absl::StrCat("reproduce: KVD_SEED=", seed, " build/bin/kv_model_test"));
   std::string dir = absl::StrCat(::testing::TempDir(), "/kv_model_", seed, "_", getpid());
   std::filesystem::remove_all(dir);
+  // Removed after the store is closed, whether the seed passes or not.
+  struct RemoveDir {
+    std::string dir;
+    ~RemoveDir() {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  } remove_dir{dir};
   Store store(dir);
   Model model;
   Generator gen(seed);
@@ -571,7 +579,6 @@ void RunSeed(uint64_t seed, int ops) {
                absl::StrCat("full read at ", rev, " after compaction"));
     if (::testing::Test::HasFatalFailure()) return;
   }
-  std::filesystem::remove_all(dir);
 }
 
 TEST(KvModelTest, RandomOperationsMatchTheModel) {
