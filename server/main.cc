@@ -48,6 +48,8 @@ int Run(int argc, char** argv) {
     return 1;
   }
 
+  (*node)->Start(kvd::server::NodeHooks{});
+
   kvd::server::RequestLimits limits;
   limits.max_request_bytes = config->max_request_bytes;
   limits.max_txn_ops = config->max_txn_ops;

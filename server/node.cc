@@ -73,11 +73,19 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(const NodeOptions& options) {
   node->member_id_ = *member_id;
   node->cluster_id_ = *cluster_id;
 
-  // No leases exist until the lessor arrives; a Put naming one is refused as etcd would.
-  node->applier_ = std::make_unique<Applier>([](int64_t) { return false; });
-  node->apply_thread_ = std::thread([n = node.get()] { n->ApplyLoop(); });
-  node->compact_thread_ = std::thread([n = node.get()] { n->CompactLoop(); });
   return node;
+}
+
+void Node::Start(NodeHooks hooks) {
+  KVD_CHECK(!apply_thread_.joinable());
+  hooks_ = std::move(hooks);
+  LeaseExists lease_exists = hooks_.lease_exists;
+  if (!lease_exists) lease_exists = [](int64_t) { return false; };
+  applier_ = std::make_unique<Applier>(std::move(lease_exists));
+  apply_thread_ = std::thread([this] { ApplyLoop(); });
+  compact_thread_ = std::thread([this] { CompactLoop(); });
+  // One member: it leads from the start.
+  if (hooks_.on_leadership) hooks_.on_leadership(true);
 }
 
 Node::~Node() {
@@ -157,6 +165,12 @@ void Node::ApplyLoop() {
     results.clear();
     bool compacts = false;
     for (Proposal& p : proposals) {
+      bool kv_request = p.req.has_put() || p.req.has_delete_range() || p.req.has_txn() ||
+                        p.req.has_compaction();
+      if (!kv_request && hooks_.apply_other) {
+        results.push_back(hooks_.apply_other(*batch, p.req, p.response));
+        continue;
+      }
       results.push_back(applier_->Apply(*batch, p.req, p.response));
       compacts |= results.back().ok() && p.req.has_compaction();
     }
@@ -164,6 +178,7 @@ void Node::ApplyLoop() {
     // A write that cannot be made durable must not be acknowledged, and the store cannot
     // go on past it: stop, and let the restart recover from the last durable batch.
     KVD_CHECK_OK(batch->Commit(/*sync=*/true));
+    if (hooks_.on_applied) hooks_.on_applied(batch->rev(), batch->events());
     for (size_t i = 0; i < proposals.size(); ++i) std::move(proposals[i].done)(results[i]);
     if (compacts) {
       absl::MutexLock lock(&mu_);

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -42,12 +43,32 @@ struct NodeOptions {
   int64_t compaction_step_revisions = 1000;
 };
 
+// How the services built on the apply stream (leases, watches) plug into a node. Every
+// hook is optional; all are set once, before Start().
+struct NodeHooks {
+  // Whether a lease exists, for Put's lease check (apply thread). Unset: none exists.
+  std::function<bool(int64_t lease_id)> lease_exists;
+  // Applies requests that are not KV requests (lease_grant, lease_revoke, ...), inside the
+  // batch, with the same contract as Applier::Apply (apply thread).
+  std::function<absl::Status(storage::mvcc::ApplyBatch& batch, const internalpb::Request& req,
+                             google::protobuf::Message* response)>
+      apply_other;
+  // After each batch is durable and visible to reads: the store revision after it and its
+  // changes in revision order (apply thread; must not block).
+  std::function<void(int64_t rev, const std::vector<mvccpb::Event>& events)> on_applied;
+  // This member became leader (true) or stopped being leader (false).
+  std::function<void(bool is_leader)> on_leadership;
+};
+
 class Node {
  public:
   using Done = absl::AnyInvocable<void(absl::Status) &&>;
 
-  // Opens (or creates) the member's store and starts its threads.
+  // Opens (or creates) the member's store. Nothing runs until Start().
   static absl::StatusOr<std::unique_ptr<Node>> Open(const NodeOptions& options);
+
+  // Starts applying. REQUIRES: called once.
+  void Start(NodeHooks hooks);
 
   // Stops the threads; proposals not yet applied are answered errors::Stopped().
   ~Node();
@@ -74,6 +95,8 @@ class Node {
   uint64_t cluster_id() const { return cluster_id_; }
   uint64_t raft_term() const { return 1; }
   uint64_t leader_id() const { return member_id_; }
+  bool is_leader() const { return leader_id() == member_id_; }
+  bool has_leader() const { return leader_id() != 0; }
   // The index of the last applied request.
   uint64_t applied_index() const { return kv_->applied_index(); }
 
@@ -99,6 +122,7 @@ class Node {
   std::unique_ptr<storage::Engine> engine_;
   std::unique_ptr<storage::mvcc::KvStore> kv_;
   std::unique_ptr<Applier> applier_;
+  NodeHooks hooks_;
   uint64_t member_id_ = 0;
   uint64_t cluster_id_ = 0;
 

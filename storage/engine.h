@@ -7,7 +7,8 @@
 //   raft_state hard state, conf state, snapshot metadata             (storage/raft_log.h)
 //   kv         MVCC versions, key = escape(user_key) ‖ ~main ‖ ~sub (storage/mvcc/key_codec.h)
 //   rev_index  BE64(main) ‖ BE64(sub) → flags ‖ user key: history in revision order
-//   lease      lease records, and lease id ‖ key → "" (the keys attached to each lease)
+//   lease      'k' ‖ BE64(lease) ‖ key → "": keys attached to each lease (kept by the MVCC
+//              store); 'l' ‖ BE64(lease) → lease record (kept by the lessor)
 //   auth       users, roles, auth enabled flag and revision
 //   meta       format marker, applied index, current and compact revisions, member ids
 //

@@ -165,6 +165,68 @@ absl::StatusOr<RangeResult> ReadTxn::Range(const KeyRange& range,
   return RangeOn(it.get(), range, options, rev_, compact_rev_);
 }
 
+namespace {
+
+// Keys of lease in the lease family as iterator it sees them.
+absl::StatusOr<std::vector<std::string>> LeaseKeys(rocksdb::Iterator* it, int64_t lease) {
+  std::string prefix = LeaseKeyIndex(lease, "");
+  std::vector<std::string> keys;
+  for (it->Seek(prefix); it->Valid() && StartsWith(it->key(), prefix); it->Next()) {
+    keys.emplace_back(it->key().data() + prefix.size(), it->key().size() - prefix.size());
+  }
+  if (absl::Status s = FromRocks(it->status()); !s.ok()) return s;
+  return keys;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<mvccpb::Event>> ReadTxn::Events(int64_t from_rev,
+                                                           size_t max_events) const {
+  if (from_rev < compact_rev_) return errors::Compacted();
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot_;
+  rocksdb::DB* db = store_->engine_->db();
+  std::unique_ptr<rocksdb::Iterator> index(db->NewIterator(ro, store_->engine_->cf(Cf::kRevIndex)));
+  std::vector<mvccpb::Event> events;
+  std::string user_key;
+  for (index->Seek(RevIndexKey(Revision{from_rev, 0})); index->Valid(); index->Next()) {
+    Revision rev = DecodeRevIndexKey(std::string_view(index->key().data(), index->key().size()));
+    if (rev.main > rev_) break;
+    if (events.size() >= max_events && events.back().kv().mod_revision() != rev.main) break;
+    bool tombstone = false;
+    std::string_view key;
+    rocksdb::Slice v = index->value();
+    if (!DecodeRevIndexValue(std::string_view(v.data(), v.size()), &tombstone, &key)) {
+      return CorruptKey("history read");
+    }
+    mvccpb::Event& event = events.emplace_back();
+    if (tombstone) {
+      event.set_type(mvccpb::Event::DELETE);
+      event.mutable_kv()->set_key(key.data(), key.size());
+      event.mutable_kv()->set_mod_revision(rev.main);
+      continue;
+    }
+    std::string record_bytes;
+    rocksdb::Status s =
+        db->Get(ro, store_->engine_->cf(Cf::kKv), VersionKey(key, rev), &record_bytes);
+    if (!s.ok()) return absl::DataLossError("history entry without its version: " + s.ToString());
+    ValueRecord record;
+    if (!DecodeValueRecord(record_bytes, &record)) return CorruptKey("history read");
+    event.set_type(mvccpb::Event::PUT);
+    *event.mutable_kv() = MakeKeyValue(key, rev.main, record);
+  }
+  if (absl::Status s = FromRocks(index->status()); !s.ok()) return s;
+  return events;
+}
+
+absl::StatusOr<std::vector<std::string>> ReadTxn::KeysOfLease(int64_t lease) const {
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot_;
+  std::unique_ptr<rocksdb::Iterator> it(
+      store_->engine_->db()->NewIterator(ro, store_->engine_->cf(Cf::kLease)));
+  return LeaseKeys(it.get(), lease);
+}
+
 // ---------------------------------------------------------------------------------------
 // ApplyBatch
 
@@ -256,6 +318,36 @@ std::pair<int64_t, int64_t> ApplyBatch::DeleteRange(const KeyRange& range) {
   }
   int64_t deleted = static_cast<int64_t>(live->kvs.size());
   return {deleted, view_rev()};
+}
+
+std::vector<std::string> ApplyBatch::KeysOfLease(int64_t lease) const {
+  rocksdb::ColumnFamilyHandle* cf = store_->engine_->cf(Cf::kLease);
+  std::unique_ptr<rocksdb::Iterator> it(batch_.NewIteratorWithBase(
+      cf, store_->engine_->db()->NewIterator(rocksdb::ReadOptions(), cf)));
+  absl::StatusOr<std::vector<std::string>> keys = LeaseKeys(it.get(), lease);
+  KVD_CHECK_OK(keys.status());
+  return std::move(*keys);
+}
+
+void ApplyBatch::PutAux(Cf cf, std::string_view key, std::string_view value) {
+  KVD_CHECK(cf != Cf::kKv && cf != Cf::kRevIndex);
+  batch_.Put(store_->engine_->cf(cf), rocksdb::Slice(key.data(), key.size()),
+             rocksdb::Slice(value.data(), value.size()));
+}
+
+void ApplyBatch::DeleteAux(Cf cf, std::string_view key) {
+  KVD_CHECK(cf != Cf::kKv && cf != Cf::kRevIndex);
+  batch_.Delete(store_->engine_->cf(cf), rocksdb::Slice(key.data(), key.size()));
+}
+
+absl::StatusOr<std::optional<std::string>> ApplyBatch::GetAux(Cf cf, std::string_view key) const {
+  std::string value;
+  rocksdb::Status s = batch_.GetFromBatchAndDB(store_->engine_->db(), rocksdb::ReadOptions(),
+                                               store_->engine_->cf(cf),
+                                               rocksdb::Slice(key.data(), key.size()), &value);
+  if (s.IsNotFound()) return std::optional<std::string>();
+  if (!s.ok()) return FromRocks(s);
+  return std::optional<std::string>(std::move(value));
 }
 
 absl::Status ApplyBatch::Compact(int64_t rev) {

@@ -106,6 +106,15 @@ class ReadTxn final : public KvView {
   absl::StatusOr<RangeResult> Range(const KeyRange& range,
                                     const RangeOptions& options) const override;
 
+  // The history after a revision: every change with main revision in [from_rev, rev()],
+  // in revision order, at most max_events of them (but never splitting one revision's
+  // changes). A DELETE event's kv holds the key and mod_revision only.
+  // Errors: errors::Compacted() if from_rev < compact_rev(); DataLoss on corruption.
+  absl::StatusOr<std::vector<mvccpb::Event>> Events(int64_t from_rev, size_t max_events) const;
+
+  // The keys attached to a lease (any order).
+  absl::StatusOr<std::vector<std::string>> KeysOfLease(int64_t lease) const;
+
  private:
   friend class KvStore;
   ReadTxn(const KvStore* store, const rocksdb::Snapshot* snapshot, int64_t rev,
@@ -149,6 +158,16 @@ class ApplyBatch final : public KvView {
   // compact revision, errors::FutureRevision() if rev > the current revision.
   // REQUIRES: no request open.
   absl::Status Compact(int64_t rev);
+
+  // The keys attached to a lease, as the open request sees them.
+  std::vector<std::string> KeysOfLease(int64_t lease) const;
+
+  // State kept beside the key space (lease records, auth), written atomically with the
+  // batch. Reads of it go to the engine; the batch's own aux writes are visible to
+  // GetAux.
+  void PutAux(Cf cf, std::string_view key, std::string_view value);
+  void DeleteAux(Cf cf, std::string_view key);
+  absl::StatusOr<std::optional<std::string>> GetAux(Cf cf, std::string_view key) const;
 
   // The raft index this batch brings the store to; stored with the batch.
   void SetAppliedIndex(uint64_t index) { applied_index_ = index; }

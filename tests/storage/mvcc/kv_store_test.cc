@@ -189,6 +189,55 @@ TEST_F(KvStoreTest, StateSurvivesRestart) {
   EXPECT_EQ(kv_->compacted_rev(), 2);
 }
 
+TEST_F(KvStoreTest, HistoryIsReadInRevisionOrderWithoutSplittingRevisions) {
+  Put("a", "1");  // 2
+  {
+    auto batch = kv_->NewApplyBatch();  // 3: a txn that writes b and deletes a
+    batch->BeginTxn();
+    batch->Put("b", "2", 0);
+    batch->DeleteRange(KeyRange::Single("a"));
+    batch->EndTxn();
+    ASSERT_TRUE(batch->Commit(false).ok());
+  }
+  Put("c", "3");  // 4
+  auto view = kv_->Read();
+  auto events = view->Events(2, 100);
+  ASSERT_TRUE(events.ok());
+  ASSERT_EQ(events->size(), 4u);
+  EXPECT_EQ((*events)[0].kv().key(), "a");
+  EXPECT_EQ((*events)[1].kv().key(), "b");
+  EXPECT_EQ((*events)[1].kv().mod_revision(), 3);
+  EXPECT_EQ((*events)[2].type(), mvccpb::Event::DELETE);
+  EXPECT_EQ((*events)[2].kv().mod_revision(), 3);
+  EXPECT_EQ((*events)[3].kv().value(), "3");
+  // A limit of 2 still returns all of revision 3.
+  events = view->Events(3, 1);
+  ASSERT_TRUE(events.ok());
+  EXPECT_EQ(events->size(), 2u);
+  CompactFully(3);
+  EXPECT_EQ(kv_->Read()->Events(2, 10).status(), errors::Compacted());
+}
+
+TEST_F(KvStoreTest, LeaseAttachmentsFollowPutsAndDeletes) {
+  auto put = [&](const std::string& key, int64_t lease) {
+    auto batch = kv_->NewApplyBatch();
+    batch->BeginTxn();
+    batch->Put(key, "v", lease);
+    batch->EndTxn();
+    ASSERT_TRUE(batch->Commit(false).ok());
+  };
+  put("a", 7);
+  put("b", 7);
+  put("c", 8);
+  put("b", 8);  // moves b from lease 7 to 8
+  Delete("c");
+  auto keys = kv_->Read()->KeysOfLease(7);
+  ASSERT_TRUE(keys.ok());
+  EXPECT_EQ(*keys, std::vector<std::string>{"a"});
+  keys = kv_->Read()->KeysOfLease(8);
+  EXPECT_EQ(*keys, std::vector<std::string>{"b"});
+}
+
 TEST_F(KvStoreTest, ForeignOrCorruptDirectoriesAreRefused) {
   Close();
   std::string foreign = dir_ + "_foreign";
