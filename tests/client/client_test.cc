@@ -1,0 +1,224 @@
+// kvd::client::Client against a real server (KVD_TEST_SERVER, etcd by default).
+#include "client/client.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "tests/client/test_server.h"
+
+namespace kvd::client {
+namespace {
+
+namespace pb = ::etcdserverpb;
+
+TEST(GrpcTargetTest, AcceptsWhatEtcdctlAccepts) {
+  EXPECT_EQ(GrpcTarget("127.0.0.1:2379").value(), "127.0.0.1:2379");
+  EXPECT_EQ(GrpcTarget("http://127.0.0.1:2379").value(), "127.0.0.1:2379");
+  EXPECT_EQ(GrpcTarget(" http://localhost:2379/ ").value(), "localhost:2379");
+  EXPECT_EQ(GrpcTarget("[::1]:2379").value(), "[::1]:2379");
+  for (const char* bad : {"", "127.0.0.1", "127.0.0.1:", "127.0.0.1:x", ":2379",
+                          "127.0.0.1:70000", "https://127.0.0.1:2379", "ftp://h:1"}) {
+    EXPECT_EQ(GrpcTarget(bad).status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+}
+
+TEST(ClientCreateTest, RejectsBadOptions) {
+  EXPECT_FALSE(Client::Create(Options{}).ok());
+  Options bad_endpoint;
+  bad_endpoint.endpoints = {"nope"};
+  EXPECT_FALSE(Client::Create(bad_endpoint).ok());
+  Options bad_timeout;
+  bad_timeout.endpoints = {"127.0.0.1:1"};
+  bad_timeout.request_timeout = absl::ZeroDuration();
+  EXPECT_FALSE(Client::Create(bad_timeout).ok());
+}
+
+class ClientTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    absl::StatusOr<std::unique_ptr<testing::TestServer>> server = testing::TestServer::Start();
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = server->release();
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+  void SetUp() override { ASSERT_NE(server_, nullptr) << "server did not start"; }
+
+  static std::unique_ptr<Client> Connect(std::vector<std::string> endpoints,
+                                         absl::Duration dial = absl::Seconds(2),
+                                         absl::Duration request = absl::Seconds(5)) {
+    Options options;
+    options.endpoints = std::move(endpoints);
+    options.dial_timeout = dial;
+    options.request_timeout = request;
+    absl::StatusOr<std::unique_ptr<Client>> c = Client::Create(options);
+    EXPECT_TRUE(c.ok()) << c.status();
+    return c.ok() ? *std::move(c) : nullptr;
+  }
+
+  static pb::PutRequest PutOf(const std::string& key, const std::string& value) {
+    pb::PutRequest put;
+    put.set_key(key);
+    put.set_value(value);
+    return put;
+  }
+
+  static testing::TestServer* server_;
+};
+
+testing::TestServer* ClientTest::server_ = nullptr;
+
+TEST_F(ClientTest, PutRangeDeleteRoundTrip) {
+  std::unique_ptr<Client> c = Connect({server_->endpoint()});
+  absl::StatusOr<pb::PutResponse> put = c->Put(PutOf("client/a", "1"));
+  ASSERT_TRUE(put.ok()) << put.status();
+  EXPECT_GT(put->header().revision(), 0);
+  EXPECT_NE(put->header().cluster_id(), 0u);
+  ASSERT_TRUE(c->Put(PutOf("client/b", "2")).ok());
+
+  pb::RangeRequest range;
+  range.set_key("client/");
+  range.set_range_end("client0");  // prefix "client/"
+  absl::StatusOr<pb::RangeResponse> got = c->Range(range);
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_EQ(got->kvs_size(), 2);
+  EXPECT_EQ(got->kvs(0).key(), "client/a");
+  EXPECT_EQ(got->kvs(0).value(), "1");
+  EXPECT_EQ(got->kvs(0).mod_revision(), put->header().revision());
+  EXPECT_EQ(got->count(), 2);
+
+  pb::DeleteRangeRequest del;
+  del.set_key("client/");
+  del.set_range_end("client0");
+  del.set_prev_kv(true);
+  absl::StatusOr<pb::DeleteRangeResponse> deleted = c->DeleteRange(del);
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(deleted->deleted(), 2);
+  EXPECT_EQ(deleted->prev_kvs_size(), 2);
+  got = c->Range(range);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->kvs_size(), 0);
+}
+
+TEST_F(ClientTest, TxnTakesTheBranchTheComparesSelect) {
+  std::unique_ptr<Client> c = Connect({server_->endpoint()});
+  ASSERT_TRUE(c->Put(PutOf("client/txn", "v1")).ok());
+  pb::TxnRequest txn;
+  pb::Compare* cmp = txn.add_compare();
+  cmp->set_key("client/txn");
+  cmp->set_target(pb::Compare::VALUE);
+  cmp->set_result(pb::Compare::EQUAL);
+  cmp->set_value("v1");
+  *txn.add_success()->mutable_request_put() = PutOf("client/txn", "v2");
+  txn.add_failure()->mutable_request_range()->set_key("client/txn");
+
+  absl::StatusOr<pb::TxnResponse> first = c->Txn(txn);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_TRUE(first->succeeded());
+  ASSERT_EQ(first->responses_size(), 1);
+  EXPECT_TRUE(first->responses(0).has_response_put());
+
+  absl::StatusOr<pb::TxnResponse> second = c->Txn(txn);  // value is v2 now
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_FALSE(second->succeeded());
+  ASSERT_EQ(second->responses_size(), 1);
+  ASSERT_EQ(second->responses(0).response_range().kvs_size(), 1);
+  EXPECT_EQ(second->responses(0).response_range().kvs(0).value(), "v2");
+}
+
+TEST_F(ClientTest, CompactedRevisionIsOutOfRangeWithEtcdsMessage) {
+  std::unique_ptr<Client> c = Connect({server_->endpoint()});
+  absl::StatusOr<pb::PutResponse> first = c->Put(PutOf("client/compact", "1"));
+  ASSERT_TRUE(first.ok());
+  absl::StatusOr<pb::PutResponse> second = c->Put(PutOf("client/compact", "2"));
+  ASSERT_TRUE(second.ok());
+  pb::CompactionRequest compact;
+  compact.set_revision(second->header().revision());
+  compact.set_physical(true);
+  ASSERT_TRUE(c->Compact(compact).ok());
+
+  pb::RangeRequest old;
+  old.set_key("client/compact");
+  old.set_revision(first->header().revision());
+  absl::StatusOr<pb::RangeResponse> got = c->Range(old);
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(got.status().message(), "etcdserver: mvcc: required revision has been compacted");
+
+  absl::StatusOr<pb::CompactionResponse> again = c->Compact(compact);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kOutOfRange);
+
+  pb::RangeRequest future;
+  future.set_key("client/compact");
+  future.set_revision(second->header().revision() + 1000);
+  got = c->Range(future);
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(got.status().message(), "etcdserver: mvcc: required revision is a future revision");
+}
+
+TEST_F(ClientTest, FailsOverFromAnUnreachableEndpoint) {
+  const std::string dead = absl::StrCat("127.0.0.1:", testing::FreePort());
+  std::unique_ptr<Client> c =
+      Connect({dead, "http://" + server_->endpoint()}, absl::Seconds(2), absl::Seconds(5));
+  const absl::Time start = absl::Now();
+  absl::StatusOr<pb::PutResponse> put = c->Put(PutOf("client/failover", "x"));
+  ASSERT_TRUE(put.ok()) << put.status();
+  EXPECT_EQ(c->CurrentEndpoint(), "http://" + server_->endpoint());
+  absl::StatusOr<pb::StatusResponse> status = c->Status();
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_NE(status->header().member_id(), 0u);
+  // The live endpoint answers right away; the dead one is not waited for.
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+}
+
+TEST_F(ClientTest, NoReachableEndpointIsADeadlineError) {
+  std::unique_ptr<Client> c = Connect({absl::StrCat("127.0.0.1:", testing::FreePort())},
+                                      absl::Milliseconds(200), absl::Milliseconds(500));
+  const absl::Time start = absl::Now();
+  absl::StatusOr<pb::RangeResponse> got = c->Range(pb::RangeRequest());
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_TRUE(absl::StartsWith(got.status().message(), "context deadline exceeded"))
+      << got.status();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+}
+
+TEST_F(ClientTest, StatusAndHashKVOfOneEndpoint) {
+  std::unique_ptr<Client> c =
+      Connect({server_->endpoint()}, absl::Milliseconds(300), absl::Seconds(1));
+  absl::StatusOr<pb::StatusResponse> status = c->Status(server_->endpoint());
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_FALSE(status->version().empty());
+  EXPECT_EQ(status->leader(), status->header().member_id());  // a single member leads
+  EXPECT_GT(status->raftindex(), 0u);
+
+  // Not one of the client's endpoints, and unreachable: no failover, an error.
+  absl::StatusOr<pb::StatusResponse> dead =
+      c->Status(absl::StrCat("127.0.0.1:", testing::FreePort()));
+  EXPECT_EQ(dead.status().code(), absl::StatusCode::kDeadlineExceeded);
+
+  absl::StatusOr<pb::HashKVResponse> h1 = c->HashKV(server_->endpoint(), 0);
+  ASSERT_TRUE(h1.ok()) << h1.status();
+  absl::StatusOr<pb::HashKVResponse> h2 = c->HashKV(server_->endpoint(), 0);
+  ASSERT_TRUE(h2.ok());
+  if (h1->header().revision() == h2->header().revision()) {
+    EXPECT_EQ(h1->hash(), h2->hash());
+  }
+}
+
+TEST_F(ClientTest, MemberListNamesThisMember) {
+  std::unique_ptr<Client> c = Connect({server_->endpoint()});
+  absl::StatusOr<pb::MemberListResponse> members = c->MemberList(pb::MemberListRequest());
+  ASSERT_TRUE(members.ok()) << members.status();
+  ASSERT_EQ(members->members_size(), 1);
+  ASSERT_EQ(members->members(0).clienturls_size(), 1);
+  EXPECT_EQ(members->members(0).clienturls(0), "http://" + server_->endpoint());
+}
+
+}  // namespace
+}  // namespace kvd::client

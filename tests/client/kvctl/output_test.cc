@@ -1,0 +1,281 @@
+// Expected strings below were captured from etcdctl 3.4.23 talking to etcd 3.4.23.
+#include "client/kvctl/output.h"
+
+#include <sstream>
+
+#include "client/kvctl/exit.h"
+#include "gtest/gtest.h"
+
+namespace kvd::kvctl {
+namespace {
+
+namespace pb = ::etcdserverpb;
+
+void SetHeader(pb::ResponseHeader* h, int64_t revision) {
+  h->set_cluster_id(11355051438336107298ULL);
+  h->set_member_id(7667288354922499381ULL);
+  h->set_revision(revision);
+  h->set_raft_term(2);
+}
+
+mvccpb::KeyValue Kv(const std::string& key, const std::string& value, int64_t create,
+                    int64_t mod, int64_t version) {
+  mvccpb::KeyValue kv;
+  kv.set_key(key);
+  kv.set_value(value);
+  kv.set_create_revision(create);
+  kv.set_mod_revision(mod);
+  kv.set_version(version);
+  return kv;
+}
+
+TEST(EtcdJsonTest, RangeResponseAsEtcdctlPrintsIt) {
+  pb::RangeResponse r;
+  SetHeader(r.mutable_header(), 3);
+  *r.add_kvs() = Kv("foo", "bar2", 2, 3, 2);
+  r.set_count(1);
+  EXPECT_EQ(EtcdJson(r),
+            R"({"header":{"cluster_id":11355051438336107298,"member_id":7667288354922499381,)"
+            R"("revision":3,"raft_term":2},"kvs":[{"key":"Zm9v","create_revision":2,)"
+            R"("mod_revision":3,"version":2,"value":"YmFyMg=="}],"count":1})");
+}
+
+TEST(EtcdJsonTest, ZeroValuesAreLeftOut) {
+  pb::RangeResponse empty;
+  EXPECT_EQ(EtcdJson(empty), "{}");
+  pb::DeleteRangeResponse del;
+  SetHeader(del.mutable_header(), 5);
+  del.set_deleted(1);
+  EXPECT_EQ(EtcdJson(del),
+            R"({"header":{"cluster_id":11355051438336107298,"member_id":7667288354922499381,)"
+            R"("revision":5,"raft_term":2},"deleted":1})");
+  // A present but empty message is printed, an absent one is not.
+  pb::PutResponse put;
+  put.mutable_prev_kv();
+  EXPECT_EQ(EtcdJson(put), R"({"prev_kv":{}})");
+}
+
+TEST(EtcdJsonTest, TxnResponseOneofsUseGoFieldNames) {
+  pb::TxnResponse t;
+  SetHeader(t.mutable_header(), 7);
+  t.set_succeeded(true);
+  t.add_responses()->mutable_response_put()->mutable_header()->set_revision(7);
+  pb::RangeResponse* range = t.add_responses()->mutable_response_range();
+  range->mutable_header()->set_revision(7);
+  *range->add_kvs() = Kv("foo2", "x", 4, 4, 1);
+  range->set_count(1);
+  t.add_responses()->mutable_response_delete_range()->mutable_header()->set_revision(7);
+  t.add_responses();  // no member set: Go prints a nil interface as null
+  EXPECT_EQ(EtcdJson(t),
+            R"({"header":{"cluster_id":11355051438336107298,"member_id":7667288354922499381,)"
+            R"("revision":7,"raft_term":2},"succeeded":true,"responses":[)"
+            R"({"Response":{"ResponsePut":{"header":{"revision":7}}}},)"
+            R"({"Response":{"ResponseRange":{"header":{"revision":7},"kvs":[{"key":"Zm9vMg==",)"
+            R"("create_revision":4,"mod_revision":4,"version":1,"value":"eA=="}],"count":1}}},)"
+            R"({"Response":{"ResponseDeleteRange":{"header":{"revision":7}}}},)"
+            R"({"Response":null}]})");
+}
+
+TEST(EtcdJsonTest, StatusResponseKeepsCamelCaseProtoNames) {
+  pb::StatusResponse s;
+  SetHeader(s.mutable_header(), 5);
+  s.set_version("3.4.23");
+  s.set_dbsize(24576);
+  s.set_leader(7667288354922499381ULL);
+  s.set_raftindex(9);
+  s.set_raftterm(2);
+  s.set_raftappliedindex(9);
+  s.set_dbsizeinuse(16384);
+  EXPECT_EQ(EtcdJson(s),
+            R"({"header":{"cluster_id":11355051438336107298,"member_id":7667288354922499381,)"
+            R"("revision":5,"raft_term":2},"version":"3.4.23","dbSize":24576,)"
+            R"("leader":7667288354922499381,"raftIndex":9,"raftTerm":2,"raftAppliedIndex":9,)"
+            R"("dbSizeInUse":16384})");
+}
+
+TEST(GoJsonStringTest, EscapesLikeGo) {
+  EXPECT_EQ(GoJsonString("plain"), R"("plain")");
+  EXPECT_EQ(GoJsonString("q\"b\\n\nt\tr\r"), R"("q\"b\\n\nt\tr\r")");
+  EXPECT_EQ(GoJsonString(std::string("\x01<>&", 4)), R"("\u0001\u003c\u003e\u0026")");
+  EXPECT_EQ(GoJsonString("\xc3\xa9"), "\"\xc3\xa9\"");           // valid UTF-8 kept
+  EXPECT_EQ(GoJsonString("a\xff" "b"), R"("a\ufffdb")");           // invalid byte replaced
+  EXPECT_EQ(GoJsonString("\xe2\x80\xa8"), R"("\u2028")");
+}
+
+TEST(GoCamelCaseTest, ProtocGenGoRules) {
+  EXPECT_EQ(GoCamelCase("response_put"), "ResponsePut");
+  EXPECT_EQ(GoCamelCase("request_delete_range"), "RequestDeleteRange");
+  EXPECT_EQ(GoCamelCase("target_union"), "TargetUnion");
+  EXPECT_EQ(GoCamelCase("remaining_TTL"), "Remaining_TTL");
+  EXPECT_EQ(GoCamelCase("_x"), "XX");  // a leading underscore becomes X
+  EXPECT_EQ(GoCamelCase("a1b"), "A1B");
+}
+
+TEST(HumanizeBytesTest, SiUnitsLikeGoHumanize) {
+  EXPECT_EQ(HumanizeBytes(0), "0 B");
+  EXPECT_EQ(HumanizeBytes(9), "9 B");
+  EXPECT_EQ(HumanizeBytes(10), "10 B");
+  EXPECT_EQ(HumanizeBytes(999), "999 B");
+  EXPECT_EQ(HumanizeBytes(1000), "1.0 kB");
+  EXPECT_EQ(HumanizeBytes(1500), "1.5 kB");
+  EXPECT_EQ(HumanizeBytes(16384), "16 kB");
+  EXPECT_EQ(HumanizeBytes(24576), "25 kB");
+  EXPECT_EQ(HumanizeBytes(2100000), "2.1 MB");
+  EXPECT_EQ(HumanizeBytes(3000000000ULL), "3.0 GB");
+}
+
+TEST(GoDurationTest, FormatsLikeTimeDurationString) {
+  EXPECT_EQ(GoDuration(absl::ZeroDuration()), "0s");
+  EXPECT_EQ(GoDuration(absl::Nanoseconds(999)), "999ns");
+  EXPECT_EQ(GoDuration(absl::Microseconds(512)), "512µs");
+  EXPECT_EQ(GoDuration(absl::Nanoseconds(1500)), "1.5µs");
+  EXPECT_EQ(GoDuration(absl::Nanoseconds(1574030)), "1.57403ms");
+  EXPECT_EQ(GoDuration(absl::Milliseconds(2500)), "2.5s");
+  EXPECT_EQ(GoDuration(absl::Seconds(60)), "1m0s");
+  EXPECT_EQ(GoDuration(absl::Hours(1)), "1h0m0s");
+  EXPECT_EQ(GoDuration(absl::Seconds(3723) + absl::Milliseconds(5)), "1h2m3.005s");
+  EXPECT_EQ(GoDuration(-absl::Seconds(2)), "-2s");
+}
+
+TEST(RenderTableTest, MatchesEtcdctlEndpointStatusTable) {
+  EXPECT_EQ(
+      RenderTable({"endpoint", "ID", "version", "db size", "is leader", "is learner",
+                   "raft term", "raft index", "raft applied index", "errors"},
+                  {{"127.0.0.1:41199", "6a67ae22c1a50d35", "3.4.23", "25 kB", "true", "false",
+                    "2", "9", "9", ""}}),
+      "+-----------------+------------------+---------+---------+-----------+------------+"
+      "-----------+------------+--------------------+--------+\n"
+      "|    ENDPOINT     |        ID        | VERSION | DB SIZE | IS LEADER | IS LEARNER |"
+      " RAFT TERM | RAFT INDEX | RAFT APPLIED INDEX | ERRORS |\n"
+      "+-----------------+------------------+---------+---------+-----------+------------+"
+      "-----------+------------+--------------------+--------+\n"
+      "| 127.0.0.1:41199 | 6a67ae22c1a50d35 |  3.4.23 |   25 kB |      true |      false |"
+      "         2 |          9 |                  9 |        |\n"
+      "+-----------------+------------------+---------+---------+-----------+------------+"
+      "-----------+------------+--------------------+--------+\n");
+}
+
+TEST(RenderTableTest, HealthTable) {
+  EXPECT_EQ(RenderTable({"endpoint", "health", "took", "error"},
+                        {{"127.0.0.1:41199", "true", "1.251771ms", ""}}),
+            "+-----------------+--------+------------+-------+\n"
+            "|    ENDPOINT     | HEALTH |    TOOK    | ERROR |\n"
+            "+-----------------+--------+------------+-------+\n"
+            "| 127.0.0.1:41199 |   true | 1.251771ms |       |\n"
+            "+-----------------+--------+------------+-------+\n");
+}
+
+class PrinterTest : public ::testing::Test {
+ protected:
+  Printer Make(Format format, bool hex = false) { return Printer(format, hex, out_, err_); }
+  std::ostringstream out_, err_;
+};
+
+TEST_F(PrinterTest, SimpleGetPrintsKeyThenValue) {
+  pb::RangeResponse r;
+  *r.add_kvs() = Kv("a1", "v1", 1, 1, 1);
+  *r.add_kvs() = Kv("a2", "", 2, 2, 1);  // e.g. --keys-only: an empty value line
+  ASSERT_TRUE(Make(Format::kSimple).Get(r, false).ok());
+  EXPECT_EQ(out_.str(), "a1\nv1\na2\n\n");
+  out_.str("");
+  ASSERT_TRUE(Make(Format::kSimple).Get(r, /*value_only=*/true).ok());
+  EXPECT_EQ(out_.str(), "v1\n\n");
+}
+
+TEST_F(PrinterTest, HexEscapesKeysAndValues) {
+  pb::RangeResponse r;
+  *r.add_kvs() = Kv("sk", "from stdin", 1, 1, 1);
+  ASSERT_TRUE(Make(Format::kSimple, /*hex=*/true).Get(r, false).ok());
+  EXPECT_EQ(out_.str(), "\\x73\\x6b\n\\x66\\x72\\x6f\\x6d\\x20\\x73\\x74\\x64\\x69\\x6e\n");
+}
+
+TEST_F(PrinterTest, SimplePutAndDel) {
+  pb::PutResponse put;
+  ASSERT_TRUE(Make(Format::kSimple).Put(put).ok());
+  *put.mutable_prev_kv() = Kv("k", "old", 1, 1, 1);
+  ASSERT_TRUE(Make(Format::kSimple).Put(put).ok());
+  pb::DeleteRangeResponse del;
+  del.set_deleted(2);
+  *del.add_prev_kvs() = Kv("k", "old", 1, 1, 1);
+  ASSERT_TRUE(Make(Format::kSimple).Del(del).ok());
+  EXPECT_EQ(out_.str(), "OK\nOK\nk\nold\n2\nk\nold\n");
+}
+
+TEST_F(PrinterTest, SimpleTxnSeparatesResponsesWithEmptyLines) {
+  pb::TxnResponse t;
+  t.set_succeeded(true);
+  t.add_responses()->mutable_response_put();
+  *t.add_responses()->mutable_response_range()->add_kvs() = Kv("foo2", "x", 4, 4, 1);
+  t.add_responses()->mutable_response_delete_range();
+  ASSERT_TRUE(Make(Format::kSimple).Txn(t).ok());
+  EXPECT_EQ(out_.str(), "SUCCESS\n\nOK\n\nfoo2\nx\n\n0\n");
+  out_.str("");
+  t.set_succeeded(false);
+  t.clear_responses();
+  ASSERT_TRUE(Make(Format::kSimple).Txn(t).ok());
+  EXPECT_EQ(out_.str(), "FAILURE\n");
+}
+
+TEST_F(PrinterTest, TableIsOnlyForEndpointCommands) {
+  absl::Status status = Make(Format::kTable).Get(pb::RangeResponse(), false);
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.message(), "table not supported as output format");
+  EXPECT_EQ(ExitCodeOf(status), kExitBadFeature);
+  EXPECT_FALSE(Make(Format::kTable).Put(pb::PutResponse()).ok());
+  EXPECT_FALSE(Make(Format::kTable).Del(pb::DeleteRangeResponse()).ok());
+  EXPECT_FALSE(Make(Format::kTable).Txn(pb::TxnResponse()).ok());
+  EXPECT_EQ(out_.str(), "");
+}
+
+TEST_F(PrinterTest, EndpointStatusSimpleAndJson) {
+  EndpointStatus s{"127.0.0.1:41199", {}};
+  SetHeader(s.status.mutable_header(), 5);
+  s.status.set_version("3.4.23");
+  s.status.set_dbsize(24576);
+  s.status.set_leader(7667288354922499381ULL);
+  s.status.set_raftindex(9);
+  s.status.set_raftterm(2);
+  s.status.set_raftappliedindex(9);
+  Make(Format::kSimple).EndpointStatuses({s});
+  EXPECT_EQ(out_.str(), "127.0.0.1:41199, 6a67ae22c1a50d35, 3.4.23, 25 kB, true, false, 2, 9, 9, \n");
+  out_.str("");
+  Make(Format::kJson).EndpointStatuses({s});
+  EXPECT_EQ(out_.str(),
+            R"([{"Endpoint":"127.0.0.1:41199","Status":{"header":{"cluster_id":)"
+            R"(11355051438336107298,"member_id":7667288354922499381,"revision":5,)"
+            R"("raft_term":2},"version":"3.4.23","dbSize":24576,"leader":7667288354922499381,)"
+            R"("raftIndex":9,"raftTerm":2,"raftAppliedIndex":9}}])"
+            "\n");
+}
+
+TEST_F(PrinterTest, EndpointHealthSimpleGoesToStderr) {
+  Make(Format::kSimple)
+      .EndpointHealths({{"a:1", true, absl::Nanoseconds(2130454), ""},
+                        {"b:2", false, absl::Seconds(5), "context deadline exceeded"}});
+  EXPECT_EQ(out_.str(), "");
+  EXPECT_EQ(err_.str(),
+            "a:1 is healthy: successfully committed proposal: took = 2.130454ms\n"
+            "b:2 is unhealthy: failed to commit proposal: context deadline exceeded\n");
+  Make(Format::kJson).EndpointHealths({{"a:1", true, absl::Nanoseconds(1574030), ""},
+                                       {"b:2", false, absl::Seconds(5), "boom"}});
+  EXPECT_EQ(out_.str(),
+            R"([{"endpoint":"a:1","health":true,"took":"1.57403ms"},)"
+            R"({"endpoint":"b:2","health":false,"took":"5s","error":"boom"}])"
+            "\n");
+}
+
+TEST(ParseFormatTest, KnownAndUnknownFormats) {
+  Format f;
+  EXPECT_TRUE(ParseFormat("simple", &f).ok());
+  EXPECT_EQ(f, Format::kSimple);
+  EXPECT_TRUE(ParseFormat("json", &f).ok());
+  EXPECT_EQ(f, Format::kJson);
+  EXPECT_TRUE(ParseFormat("table", &f).ok());
+  EXPECT_EQ(f, Format::kTable);
+  absl::Status s = ParseFormat("xml", &f);
+  EXPECT_EQ(s.message(), "unknown output format \"xml\"");
+  EXPECT_EQ(ExitCodeOf(s), kExitBadFeature);
+}
+
+}  // namespace
+}  // namespace kvd::kvctl
