@@ -82,6 +82,8 @@ class Transcript:
                 out[k] = _decode(v)
             elif k in ("lease", "ID", "lease_id") and isinstance(v, int) and v != 0:
                 out[k] = self.lease_name(v)
+            elif k in ("lease", "ID") and isinstance(v, str) and v.isdigit() and v != "0":
+                out[k] = self.lease_name(int(v))  # the HTTP gateway's int64 form
             else:
                 out[k] = self.normalize(v, from_ctl)
         return out
@@ -112,9 +114,44 @@ class Transcript:
         self.steps.append((label, self.normalize(to_plain(result), from_ctl=False)))
         return result
 
+    def http(self, label, path, body=None, keep=None):
+        """POST body as JSON (GET without a body) to the first member's client URL.
+        Records the HTTP status and the parsed JSON body (or the text). `keep`: only these
+        top-level fields of the body (for answers whose other fields are library text)."""
+        status, text = http_request(self.cluster.members[0].client_url + path, body)
+        try:
+            answer = json.loads(text)
+        except json.JSONDecodeError:
+            answer = {"text": text}
+        if keep is not None and isinstance(answer, dict):
+            answer = {k: v for k, v in answer.items() if k in keep}
+        # The gateway, like etcdctl, writes bytes as base64 (and int64 as strings).
+        self.steps.append((label, {"status": status,
+                                   "body": self.normalize(answer, from_ctl=True)}))
+        return answer
+
     def note(self, label, value):
         """Record a value computed by the script (e.g. what etcd3.get returned)."""
         self.steps.append((label, self.normalize(to_plain(value), from_ctl=False)))
+
+
+def http_request(url, body=None, timeout_s=10):
+    """(status, body text) of a GET (body None) or a JSON POST; HTTP errors included."""
+    import http.client
+    import urllib.error
+    import urllib.request
+    data = None
+    if body is not None:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method="GET" if data is None else "POST")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout_s) as resp:
+            return resp.status, resp.read().decode(errors="replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(errors="replace")
+    except (http.client.HTTPException, OSError) as e:
+        # E.g. a server that speaks only HTTP/2 (gRPC) on the port answers with frames.
+        return f"no HTTP/1.1 answer ({type(e).__name__})", ""
 
 
 def to_plain(value):
