@@ -8,6 +8,10 @@ data dir, and then
     its writer sent;
   - revisions continue: the next put gets head+1, head >= every acknowledged revision,
     and no two keys share a mod_revision (no revision was reused).
+Mixed crash: one writer runs a fixed sequence of puts, deletes, 3-key txns and
+compactions over 40 keys; after kill -9 the store must equal a model of the sequence
+after all acknowledged operations (or those plus the one in flight) - values, create and
+mod revisions, versions, head revision - and acknowledged compactions stay compacted.
 Clean restart (SIGTERM): the whole key space, the head revision and the compaction point
 are unchanged.
 
@@ -166,3 +170,140 @@ def test_clean_restart_keeps_data_and_revision(server):
     assert err.value.details() == "etcdserver: mvcc: required revision has been compacted"
     after = kv.Put(etcdrpc.PutRequest(key=b"after-restart", value=b"1"))
     assert after.header.revision == head_before + 1
+
+
+# --- kill -9 during a mix of puts, deletes, txns and compactions ----------------------
+
+MIX_KEYS = 40
+MIX_OPS_MAX = 5000
+MIX_KILL_AFTER_OPS = 600
+MIX_KEY_PREFIX = b"mix/"
+
+
+def mix_op(i):
+    """The i-th operation of a fixed sequence over a small key space (so keys get
+    overwritten, deleted and re-created)."""
+    key = lambda n: MIX_KEY_PREFIX + b"%02d" % (n % MIX_KEYS)
+    if i % 50 == 49:
+        return ("compact",)
+    if i % 7 == 3:
+        return ("txn", [key(i), key(i + 13), key(i + 27)], b"t%d" % i)
+    if i % 5 == 4:
+        return ("delete", key(i * 7))
+    return ("put", key(i * 11), b"v%d" % i)
+
+
+class Model:
+    """What the store must hold after a prefix of the sequence: key -> (value,
+    create_revision, mod_revision, version), and the head revision."""
+
+    def __init__(self, head):
+        self.head = head
+        self.kvs = {}
+
+    def copy(self):
+        m = Model(self.head)
+        m.kvs = dict(self.kvs)
+        return m
+
+    def _put(self, key, value, rev):
+        old = self.kvs.get(key)
+        self.kvs[key] = (value, old[1] if old else rev, rev, old[3] + 1 if old else 1)
+
+    def apply(self, op):
+        kind = op[0]
+        if kind == "put":
+            self.head += 1
+            self._put(op[1], op[2], self.head)
+        elif kind == "txn":
+            self.head += 1
+            for k in op[1]:
+                self._put(k, op[2], self.head)
+        elif kind == "delete" and op[1] in self.kvs:
+            self.head += 1
+            del self.kvs[op[1]]
+
+
+def test_kill9_during_mixed_writes_keeps_a_prefix_of_them(server):
+    """Single writer, sequential: after kill -9 and restart the store equals the model
+    after all acknowledged operations, or after those plus the one in flight."""
+    member = server.members[0]
+    client = etcd3.client(host="127.0.0.1", port=member.client_port, timeout=PUT_TIMEOUT_S)
+    kv = client.kvstub
+    model = Model(kv.Range(etcdrpc.RangeRequest(key=b"x")).header.revision)
+    compacted = 0
+    state = {"acked_ops": 0, "inflight": None, "compacted": 0, "error": None}
+
+    def writer():
+        nonlocal compacted
+        deadline = time.monotonic() + WRITE_SECONDS_MAX
+        try:
+            for i in range(MIX_OPS_MAX):
+                if time.monotonic() > deadline:
+                    return
+                op = mix_op(i)
+                if op[0] == "compact":
+                    target = model.head - 10
+                    if target <= compacted:
+                        continue
+                    state["inflight"] = ("compact", target)
+                    kv.Compact(etcdrpc.CompactionRequest(revision=target))
+                    compacted = state["compacted"] = target
+                    state["inflight"] = None
+                    continue
+                state["inflight"] = op
+                if op[0] == "put":
+                    answer = kv.Put(etcdrpc.PutRequest(key=op[1], value=op[2]))
+                elif op[0] == "delete":
+                    answer = kv.DeleteRange(etcdrpc.DeleteRangeRequest(key=op[1]))
+                else:
+                    answer = kv.Txn(etcdrpc.TxnRequest(success=[
+                        etcdrpc.RequestOp(request_put=etcdrpc.PutRequest(key=k, value=op[2]))
+                        for k in op[1]]))
+                model.apply(op)
+                state["inflight"] = None
+                state["acked_ops"] += 1
+                assert answer.header.revision == model.head, \
+                    f"op {i} {op}: answered revision {answer.header.revision}, " \
+                    f"model {model.head}"
+        except AssertionError as e:
+            state["error"] = str(e)
+        except Exception:  # the kill: the writer is done
+            return
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    started = time.monotonic()
+    while (state["acked_ops"] < MIX_KILL_AFTER_OPS and thread.is_alive()
+           and time.monotonic() - started < KILL_AFTER_SECONDS):
+        time.sleep(0.01)
+    member.kill9()
+    thread.join(timeout=WRITE_SECONDS_MAX + 2 * PUT_TIMEOUT_S)
+    assert not thread.is_alive()
+    client.close()
+    assert state["error"] is None, state["error"]
+    assert state["acked_ops"] >= ACKS_MIN, f"only {state['acked_ops']} ops before the kill"
+
+    server.restart_member(member)
+    kv = server.client().kvstub
+    head, present = all_kvs(kv, MIX_KEY_PREFIX)
+    actual = {k: (x.value, x.create_revision, x.mod_revision, x.version)
+              for k, x in present.items()}
+    candidates = [model]
+    inflight = state["inflight"]
+    print(f"acked {state['acked_ops']} ops, head {model.head}, compacted at "
+          f"{state['compacted']}, in flight at the kill: {inflight}")
+    if inflight is not None and inflight[0] != "compact":
+        with_inflight = model.copy()
+        with_inflight.apply(inflight)
+        candidates.append(with_inflight)
+    assert any((head, actual) == (m.head, m.kvs) for m in candidates), (
+        f"after restart: head {head}, {len(actual)} keys; expected head "
+        f"{[m.head for m in candidates]} (in flight: {inflight}); first differences: "
+        f"{sorted(set(actual.items()) ^ set(model.kvs.items()))[:6]}")
+    if state["compacted"]:
+        with pytest.raises(grpc.RpcError) as err:
+            kv.Range(etcdrpc.RangeRequest(key=MIX_KEY_PREFIX, revision=state["compacted"] - 1))
+        assert err.value.details() == "etcdserver: mvcc: required revision has been compacted"
+    after = kv.Put(etcdrpc.PutRequest(key=b"after-restart", value=b"1"))
+    assert after.header.revision == head + 1
