@@ -1,0 +1,93 @@
+// Peer transport: raft messages and snapshots between members, over gRPC streams on the
+// peer URLs (api/kvdpb/peer.proto).
+//
+// Sending never blocks the raft thread: Send() queues, per peer, and one writer per peer
+// drains its queue over a long-lived stream, reconnecting with back-off when the peer is
+// down. Delivery is best effort, as raft expects: a full queue drops messages, and the
+// raft thread is told through the report callbacks (ReportUnreachable). A MSG_SNAP message
+// is not sent on the message stream: the transport asks the SnapshotSource for the state
+// files, streams them in chunks on a Snapshot call, and reports the outcome.
+//
+// Receiving: the Peer service hands each message to RaftReceiver::Receive, and a fully
+// received, checksum-verified snapshot to RaftReceiver::ReceiveSnapshot. Streams from
+// another cluster (cluster_id mismatch) or to another member are refused.
+#ifndef KVD_SERVER_TRANSPORT_TRANSPORT_H_
+#define KVD_SERVER_TRANSPORT_TRANSPORT_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "api/raftpb/raft.pb.h"
+#include "grpcpp/impl/codegen/service_type.h"
+
+namespace kvd::server {
+
+// Where received traffic goes. Called on transport threads; must not block for long.
+class RaftReceiver {
+ public:
+  virtual ~RaftReceiver() = default;
+  virtual void Receive(raftpb::Message msg) = 0;
+  // msg is the MSG_SNAP; dir holds the received state files and now belongs to the
+  // receiver (it installs them, then removes dir).
+  virtual void ReceiveSnapshot(raftpb::Message msg, std::string dir) = 0;
+};
+
+// Makes the files of a snapshot of the local state, for sending.
+class SnapshotSource {
+ public:
+  virtual ~SnapshotSource() = default;
+  // Writes a consistent copy of the replicated state into dir (which exists and is
+  // empty). The copy is at some applied index >= the one msg.snapshot().metadata() names.
+  virtual absl::Status WriteSnapshotFiles(const raftpb::Message& msg, const std::string& dir) = 0;
+};
+
+struct TransportOptions {
+  uint64_t local_id = 0;
+  uint64_t cluster_id = 0;
+  // Where snapshots are staged while being made or received.
+  std::string scratch_dir;
+  // Messages queued per peer before new ones are dropped.
+  size_t max_queued_messages = 4096;
+  // Bytes per snapshot chunk.
+  size_t snapshot_chunk_bytes = 1 << 20;
+  // Reported when a peer's messages were dropped or it cannot be reached (raft thread
+  // must be told: RawNode::ReportUnreachable). Called from transport threads.
+  std::function<void(uint64_t peer_id)> on_unreachable;
+  // Reported when a snapshot to peer_id finished (RawNode::ReportSnapshot).
+  std::function<void(uint64_t peer_id, bool ok)> on_snapshot_sent;
+};
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+
+  // The Peer gRPC service to register on the member's peer server.
+  virtual grpc::Service* service() = 0;
+
+  // Peers by member id, with their advertised peer URLs ("http://host:port").
+  virtual void AddPeer(uint64_t id, const std::vector<std::string>& peer_urls) = 0;
+  virtual void UpdatePeer(uint64_t id, const std::vector<std::string>& peer_urls) = 0;
+  virtual void RemovePeer(uint64_t id) = 0;
+
+  // Queues msgs for their recipients (msg.to()); never blocks.
+  virtual void Send(std::vector<raftpb::Message> msgs) = 0;
+
+  // Whether a stream to/from the peer is up now (for "started" members and health).
+  virtual bool IsActive(uint64_t id) const = 0;
+
+  // Stops every stream and thread; pending messages are dropped.
+  virtual void Stop() = 0;
+};
+
+// The gRPC implementation.
+std::unique_ptr<Transport> NewGrpcTransport(TransportOptions options, RaftReceiver* receiver,
+                                            SnapshotSource* source);
+
+}  // namespace kvd::server
+
+#endif  // KVD_SERVER_TRANSPORT_TRANSPORT_H_
