@@ -53,7 +53,7 @@ Global flags:
   --endpoints=HOST:PORT,...   gRPC endpoints (default 127.0.0.1:2379)
   --dial-timeout=DURATION     connection timeout (default 2s)
   --command-timeout=DURATION  timeout of one command (default 5s)
-  -w, --write-out=FORMAT      simple, json or table (default simple)
+  -w, --write-out=FORMAT      simple, json, fields or table (default simple)
   --hex                       print keys and values as hex escapes
   -h, --help                  prints this help
 )";

@@ -3,7 +3,7 @@
 //   kvctl [global flags] <command> [flags] [args]
 //
 // Global flags: --endpoints (comma list, default 127.0.0.1:2379), --dial-timeout (2s),
-// --command-timeout (5s), -w/--write-out simple|json|table, --hex. Unset global flags are
+// --command-timeout (5s), -w/--write-out simple|json|fields|table, --hex. Unset global flags are
 // taken from ETCDCTL_ENDPOINTS, ETCDCTL_DIAL_TIMEOUT, ... like etcdctl.
 // Commands: put, get, del, txn, compaction (alias compact), endpoint status|health|hashkv,
 // version, help. Exit codes are etcdctl's (see exit.h).

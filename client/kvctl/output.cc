@@ -25,6 +25,57 @@ using google::protobuf::Reflection;
 // JSON
 // ---------------------------------------------------------------------------------------
 
+namespace {
+
+// Decodes one UTF-8 sequence at text[i]; returns its length, 0 if invalid.
+size_t DecodeUtf8(absl::string_view text, size_t i, uint32_t* rune) {
+  const unsigned char c = static_cast<unsigned char>(text[i]);
+  size_t len = 0;
+  uint32_t r = 0;
+  if (c < 0x80) {
+    *rune = c;
+    return 1;
+  } else if ((c & 0xE0) == 0xC0) {
+    len = 2;
+    r = c & 0x1F;
+  } else if ((c & 0xF0) == 0xE0) {
+    len = 3;
+    r = c & 0x0F;
+  } else if ((c & 0xF8) == 0xF0) {
+    len = 4;
+    r = c & 0x07;
+  } else {
+    return 0;
+  }
+  if (i + len > text.size()) return 0;
+  for (size_t k = 1; k < len; ++k) {
+    const unsigned char cc = static_cast<unsigned char>(text[i + k]);
+    if ((cc & 0xC0) != 0x80) return 0;
+    r = r << 6 | (cc & 0x3F);
+  }
+  const uint32_t min = len == 2 ? 0x80 : len == 3 ? 0x800 : 0x10000;
+  if (r < min || r > 0x10FFFF || (r >= 0xD800 && r <= 0xDFFF)) return 0;
+  *rune = r;
+  return len;
+}
+
+// Go's unicode.IsPrint for non-ASCII runes, approximated: everything except C1 controls,
+// non-ASCII spaces, format characters and the line/paragraph separators.
+bool GoIsPrintNonAscii(uint32_t r) {
+  if (r >= 0x80 && r <= 0xA0) return false;  // C1 controls and no-break space
+  if (r == 0xAD || r == 0x1680 || (r >= 0x2000 && r <= 0x200F) ||
+      (r >= 0x2028 && r <= 0x202F) || (r >= 0x205F && r <= 0x206F) || r == 0x3000 ||
+      r == 0xFEFF || (r >= 0xFFF9 && r <= 0xFFFB)) {
+    return false;
+  }
+  if ((r & 0xFFFE) == 0xFFFE) return false;  // non-characters U+xxFFFE/U+xxFFFF
+  if (r >= 0xE000 && r <= 0xF8FF) return false;  // private use
+  if (r >= 0xF0000) return false;
+  return true;
+}
+
+}  // namespace
+
 std::string GoJsonString(absl::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out = "\"";
@@ -51,30 +102,10 @@ std::string GoJsonString(absl::string_view text) {
       ++i;
       continue;
     }
-    // Decode one UTF-8 sequence; anything invalid becomes U+FFFD, one byte at a time.
-    size_t len = 0;
+    // Anything that is not valid UTF-8 becomes U+FFFD, one byte at a time.
     uint32_t rune = 0;
-    if ((c & 0xE0) == 0xC0) {
-      len = 2;
-      rune = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      len = 3;
-      rune = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      len = 4;
-      rune = c & 0x07;
-    }
-    bool valid = len > 0 && i + len <= text.size();
-    for (size_t k = 1; valid && k < len; ++k) {
-      const unsigned char cc = static_cast<unsigned char>(text[i + k]);
-      if ((cc & 0xC0) != 0x80) valid = false;
-      rune = rune << 6 | (cc & 0x3F);
-    }
-    if (valid) {
-      const uint32_t min = len == 2 ? 0x80 : len == 3 ? 0x800 : 0x10000;
-      valid = rune >= min && rune <= 0x10FFFF && !(rune >= 0xD800 && rune <= 0xDFFF);
-    }
-    if (!valid) {
+    const size_t len = DecodeUtf8(text, i, &rune);
+    if (len == 0) {
       out += "\\ufffd";
       ++i;
       continue;
@@ -87,6 +118,44 @@ std::string GoJsonString(absl::string_view text) {
     i += len;
   }
   out.push_back('"');
+  return out;
+}
+
+std::string GoQuote(absl::string_view text) {
+  std::string out = "\"";
+  size_t i = 0;
+  while (i < text.size()) {
+    uint32_t r = 0;
+    const size_t len = DecodeUtf8(text, i, &r);
+    if (len == 0) {
+      absl::StrAppendFormat(&out, "\\x%02x", static_cast<unsigned char>(text[i]));
+      ++i;
+      continue;
+    }
+    switch (r) {
+      case '\a': out += "\\a"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\v': out += "\\v"; break;
+      case '\\': out += "\\\\"; break;
+      case '"': out += "\\\""; break;
+      default:
+        if (r < 0x20 || r == 0x7F) {
+          absl::StrAppendFormat(&out, "\\x%02x", r);
+        } else if (r < 0x80 || GoIsPrintNonAscii(r)) {
+          out.append(text.data() + i, len);
+        } else if (r < 0x10000) {
+          absl::StrAppendFormat(&out, "\\u%04x", r);
+        } else {
+          absl::StrAppendFormat(&out, "\\U%08x", r);
+        }
+    }
+    i += len;
+  }
+  out += "\"";
   return out;
 }
 
@@ -361,7 +430,9 @@ absl::Status ParseFormat(absl::string_view name, Format* format) {
     *format = Format::kJson;
   } else if (name == "table") {
     *format = Format::kTable;
-  } else if (name == "fields" || name == "protobuf") {
+  } else if (name == "fields") {
+    *format = Format::kFields;
+  } else if (name == "protobuf") {
     return MakeFailure(kExitBadFeature,
                        absl::StrCat(name, " not supported as output format by kvctl"));
   } else {
@@ -399,6 +470,40 @@ void Printer::SimpleDel(const pb::DeleteRangeResponse& response) {
   for (const mvccpb::KeyValue& kv : response.prev_kvs()) PrintKV(kv, false);
 }
 
+void Printer::FieldsHeader(const pb::ResponseHeader& h) {
+  out_ << "\"ClusterID\" : " << h.cluster_id() << "\n"
+       << "\"MemberID\" : " << h.member_id() << "\n"
+       << "\"Revision\" : " << h.revision() << "\n"
+       << "\"RaftTerm\" : " << h.raft_term() << "\n";
+}
+
+void Printer::FieldsKV(absl::string_view prefix, const mvccpb::KeyValue& kv) {
+  out_ << "\"" << prefix << "Key\" : " << GoQuote(kv.key()) << "\n"
+       << "\"" << prefix << "CreateRevision\" : " << kv.create_revision() << "\n"
+       << "\"" << prefix << "ModRevision\" : " << kv.mod_revision() << "\n"
+       << "\"" << prefix << "Version\" : " << kv.version() << "\n"
+       << "\"" << prefix << "Value\" : " << GoQuote(kv.value()) << "\n"
+       << "\"" << prefix << "Lease\" : " << kv.lease() << "\n";
+}
+
+void Printer::FieldsGet(const pb::RangeResponse& response) {
+  FieldsHeader(response.header());
+  for (const mvccpb::KeyValue& kv : response.kvs()) FieldsKV("", kv);
+  out_ << "\"More\" : " << (response.more() ? "true" : "false") << "\n"
+       << "\"Count\" : " << response.count() << "\n";
+}
+
+void Printer::FieldsPut(const pb::PutResponse& response) {
+  FieldsHeader(response.header());
+  if (response.has_prev_kv()) FieldsKV("Prev", response.prev_kv());
+}
+
+void Printer::FieldsDel(const pb::DeleteRangeResponse& response) {
+  FieldsHeader(response.header());
+  out_ << "\"Deleted\" : " << response.deleted() << "\n";
+  for (const mvccpb::KeyValue& kv : response.prev_kvs()) FieldsKV("Prev", kv);
+}
+
 absl::Status Printer::Get(const pb::RangeResponse& response, bool value_only) {
   switch (format_) {
     case Format::kSimple:
@@ -406,6 +511,9 @@ absl::Status Printer::Get(const pb::RangeResponse& response, bool value_only) {
       break;
     case Format::kJson:
       out_ << EtcdJson(response) << "\n";
+      break;
+    case Format::kFields:
+      FieldsGet(response);
       break;
     case Format::kTable:
       return Unsupported();
@@ -421,6 +529,9 @@ absl::Status Printer::Put(const pb::PutResponse& response) {
     case Format::kJson:
       out_ << EtcdJson(response) << "\n";
       break;
+    case Format::kFields:
+      FieldsPut(response);
+      break;
     case Format::kTable:
       return Unsupported();
   }
@@ -434,6 +545,9 @@ absl::Status Printer::Del(const pb::DeleteRangeResponse& response) {
       break;
     case Format::kJson:
       out_ << EtcdJson(response) << "\n";
+      break;
+    case Format::kFields:
+      FieldsDel(response);
       break;
     case Format::kTable:
       return Unsupported();
@@ -466,6 +580,26 @@ absl::Status Printer::Txn(const pb::TxnResponse& response) {
     case Format::kJson:
       out_ << EtcdJson(response) << "\n";
       break;
+    case Format::kFields:
+      FieldsHeader(response.header());
+      out_ << "\"Succeeded\" : " << (response.succeeded() ? "true" : "false") << "\n";
+      for (const pb::ResponseOp& op : response.responses()) {
+        switch (op.response_case()) {
+          case pb::ResponseOp::kResponseRange:
+            FieldsGet(op.response_range());
+            break;
+          case pb::ResponseOp::kResponsePut:
+            FieldsPut(op.response_put());
+            break;
+          case pb::ResponseOp::kResponseDeleteRange:
+            FieldsDel(op.response_delete_range());
+            break;
+          default:
+            out_ << "\"Unknown\" : " << GoQuote(op.ShortDebugString()) << "\n";
+            break;
+        }
+      }
+      break;
     case Format::kTable:
       return Unsupported();
   }
@@ -473,6 +607,11 @@ absl::Status Printer::Txn(const pb::TxnResponse& response) {
 }
 
 namespace {
+
+// Go's fmt.Println of a []string: "[a b c]".
+std::string GoStringSlice(const google::protobuf::RepeatedPtrField<std::string>& items) {
+  return absl::StrCat("[", absl::StrJoin(items, " "), "]");
+}
 
 std::vector<std::string> StatusRow(const EndpointStatus& s) {
   const pb::StatusResponse& r = s.status;
@@ -512,6 +651,21 @@ void Printer::EndpointStatuses(const std::vector<EndpointStatus>& statuses) {
     case Format::kTable:
       out_ << RenderTable(kHeader, rows);
       break;
+    case Format::kFields:
+      for (const EndpointStatus& s : statuses) {
+        const pb::StatusResponse& r = s.status;
+        FieldsHeader(r.header());
+        out_ << "\"Version\" : " << GoQuote(r.version()) << "\n"
+             << "\"DBSize\" : " << r.dbsize() << "\n"
+             << "\"Leader\" : " << r.leader() << "\n"
+             << "\"IsLearner\" : " << (r.islearner() ? "true" : "false") << "\n"
+             << "\"RaftIndex\" : " << r.raftindex() << "\n"
+             << "\"RaftTerm\" : " << r.raftterm() << "\n"
+             << "\"RaftAppliedIndex\" : " << r.raftappliedindex() << "\n"
+             << "\"Errors\" : " << GoStringSlice(r.errors()) << "\n"
+             << "\"Endpoint\" : " << GoQuote(s.endpoint) << "\n\n";
+      }
+      break;
   }
 }
 
@@ -547,6 +701,14 @@ void Printer::EndpointHealths(const std::vector<EndpointHealth>& healths) {
       out_ << RenderTable({"endpoint", "health", "took", "error"}, rows);
       break;
     }
+    case Format::kFields:
+      for (const EndpointHealth& h : healths) {
+        out_ << "\"Endpoint\" : " << GoQuote(h.endpoint) << "\n"
+             << "\"Health\" : " << (h.healthy ? "true" : "false") << "\n"
+             << "\"Took\" : " << GoDuration(h.took) << "\n"
+             << "\"Error\" : " << h.error << "\n\n";
+      }
+      break;
   }
 }
 
@@ -570,6 +732,13 @@ void Printer::EndpointHashKVs(const std::vector<EndpointHashKV>& hashes) {
     }
     case Format::kTable:
       out_ << RenderTable({"endpoint", "hash"}, rows);
+      break;
+    case Format::kFields:
+      for (const EndpointHashKV& h : hashes) {
+        FieldsHeader(h.hash_kv.header());
+        out_ << "\"Endpoint\" : " << GoQuote(h.endpoint) << "\n"
+             << "\"Hash\" : " << h.hash_kv.hash() << "\n\n";
+      }
       break;
   }
 }

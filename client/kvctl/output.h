@@ -6,6 +6,7 @@
 //           enums as numbers, a oneof as {"<OneofName>":{"<FieldName>":...}} in Go's
 //           CamelCase (see EtcdJson).
 //   table   etcdctl's tablewriter tables (endpoint commands only, as in etcdctl).
+//   fields  one `"Name" : value` line per field, strings Go-quoted (for scripts).
 #ifndef KVD_CLIENT_KVCTL_OUTPUT_H_
 #define KVD_CLIENT_KVCTL_OUTPUT_H_
 
@@ -29,6 +30,9 @@ std::string EtcdJson(const google::protobuf::Message& message);
 // A JSON string literal escaped as Go's encoding/json does (HTML-safe, invalid UTF-8
 // replaced by U+FFFD).
 std::string GoJsonString(absl::string_view text);
+// Go's strconv.Quote: a double-quoted string with Go escapes for control characters,
+// non-printable runes and invalid UTF-8.
+std::string GoQuote(absl::string_view text);
 // protoc-gen-go's CamelCase ("response_put" -> "ResponsePut").
 std::string GoCamelCase(absl::string_view name);
 // go-humanize's Bytes: SI units, e.g. 24576 -> "25 kB", 1500 -> "1.5 kB", 7 -> "7 B".
@@ -61,9 +65,9 @@ struct EndpointHashKV {
 
 // ---- Printers ----
 
-enum class Format { kSimple, kJson, kTable };
+enum class Format { kSimple, kJson, kTable, kFields };
 
-// Errors: INVALID_ARGUMENT for a name other than simple, json, table.
+// Errors: INVALID_ARGUMENT for a name other than simple, json, table, fields.
 absl::Status ParseFormat(absl::string_view name, Format* format);
 
 class Printer {
@@ -88,6 +92,11 @@ class Printer {
   void SimpleGet(const etcdserverpb::RangeResponse& response, bool value_only);
   void SimplePut(const etcdserverpb::PutResponse& response);
   void SimpleDel(const etcdserverpb::DeleteRangeResponse& response);
+  void FieldsHeader(const etcdserverpb::ResponseHeader& header);
+  void FieldsKV(absl::string_view prefix, const mvccpb::KeyValue& kv);
+  void FieldsGet(const etcdserverpb::RangeResponse& response);
+  void FieldsPut(const etcdserverpb::PutResponse& response);
+  void FieldsDel(const etcdserverpb::DeleteRangeResponse& response);
 
   Format format_;
   bool hex_;

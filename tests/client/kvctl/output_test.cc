@@ -102,6 +102,14 @@ TEST(GoJsonStringTest, EscapesLikeGo) {
   EXPECT_EQ(GoJsonString("\xe2\x80\xa8"), R"("\u2028")");
 }
 
+TEST(GoQuoteTest, EscapesLikeStrconvQuote) {
+  EXPECT_EQ(GoQuote("fk"), R"("fk")");
+  EXPECT_EQ(GoQuote("a\tb\x01\xc3\xa9"), "\"a\\tb\\x01\xc3\xa9\"");  // captured from etcdctl
+  EXPECT_EQ(GoQuote("\xff\x7f\xc2\xa0\xe2\x80\xa8x"), R"("\xff\x7f\u00a0\u2028x")");
+  EXPECT_EQ(GoQuote("q\"b\\"), R"("q\"b\\")");
+  EXPECT_EQ(GoQuote("\xf0\x9f\x98\x80"), "\"\xf0\x9f\x98\x80\"");  // printable emoji kept
+}
+
 TEST(GoCamelCaseTest, ProtocGenGoRules) {
   EXPECT_EQ(GoCamelCase("response_put"), "ResponsePut");
   EXPECT_EQ(GoCamelCase("request_delete_range"), "RequestDeleteRange");
@@ -264,6 +272,49 @@ TEST_F(PrinterTest, EndpointHealthSimpleGoesToStderr) {
             "\n");
 }
 
+TEST_F(PrinterTest, FieldsFormat) {
+  pb::RangeResponse r;
+  SetHeader(r.mutable_header(), 30);
+  *r.add_kvs() = Kv("fk", "v", 30, 31, 2);
+  r.set_count(1);
+  ASSERT_TRUE(Make(Format::kFields).Get(r, false).ok());
+  EXPECT_EQ(out_.str(),
+            "\"ClusterID\" : 11355051438336107298\n\"MemberID\" : 7667288354922499381\n"
+            "\"Revision\" : 30\n\"RaftTerm\" : 2\n"
+            "\"Key\" : \"fk\"\n\"CreateRevision\" : 30\n\"ModRevision\" : 31\n"
+            "\"Version\" : 2\n\"Value\" : \"v\"\n\"Lease\" : 0\n"
+            "\"More\" : false\n\"Count\" : 1\n");
+  out_.str("");
+  // In a txn each response prints its own (mostly empty) header.
+  pb::TxnResponse t;
+  SetHeader(t.mutable_header(), 37);
+  t.set_succeeded(true);
+  pb::DeleteRangeResponse* del = t.add_responses()->mutable_response_delete_range();
+  del->mutable_header()->set_revision(37);
+  ASSERT_TRUE(Make(Format::kFields).Txn(t).ok());
+  EXPECT_EQ(out_.str(),
+            "\"ClusterID\" : 11355051438336107298\n\"MemberID\" : 7667288354922499381\n"
+            "\"Revision\" : 37\n\"RaftTerm\" : 2\n\"Succeeded\" : true\n"
+            "\"ClusterID\" : 0\n\"MemberID\" : 0\n\"Revision\" : 37\n\"RaftTerm\" : 0\n"
+            "\"Deleted\" : 0\n");
+  out_.str("");
+  EndpointStatus s{"127.0.0.1:41199", {}};
+  SetHeader(s.status.mutable_header(), 31);
+  s.status.set_version("3.4.23");
+  s.status.set_dbsize(24576);
+  s.status.set_leader(7667288354922499381ULL);
+  s.status.set_raftindex(52);
+  s.status.set_raftterm(2);
+  s.status.set_raftappliedindex(52);
+  Make(Format::kFields).EndpointStatuses({s});
+  EXPECT_EQ(out_.str(),
+            "\"ClusterID\" : 11355051438336107298\n\"MemberID\" : 7667288354922499381\n"
+            "\"Revision\" : 31\n\"RaftTerm\" : 2\n\"Version\" : \"3.4.23\"\n"
+            "\"DBSize\" : 24576\n\"Leader\" : 7667288354922499381\n\"IsLearner\" : false\n"
+            "\"RaftIndex\" : 52\n\"RaftTerm\" : 2\n\"RaftAppliedIndex\" : 52\n"
+            "\"Errors\" : []\n\"Endpoint\" : \"127.0.0.1:41199\"\n\n");
+}
+
 TEST(ParseFormatTest, KnownAndUnknownFormats) {
   Format f;
   EXPECT_TRUE(ParseFormat("simple", &f).ok());
@@ -272,6 +323,8 @@ TEST(ParseFormatTest, KnownAndUnknownFormats) {
   EXPECT_EQ(f, Format::kJson);
   EXPECT_TRUE(ParseFormat("table", &f).ok());
   EXPECT_EQ(f, Format::kTable);
+  EXPECT_TRUE(ParseFormat("fields", &f).ok());
+  EXPECT_EQ(f, Format::kFields);
   absl::Status s = ParseFormat("xml", &f);
   EXPECT_EQ(s.message(), "unknown output format \"xml\"");
   EXPECT_EQ(ExitCodeOf(s), kExitBadFeature);
