@@ -182,7 +182,8 @@ def diff(expected, actual):
         e = expected[i] if i < len(expected) else ("<missing>", None)
         a = actual[i] if i < len(actual) else ("<missing>", None)
         if e != a:
-            lines.append(f"step {i} {e[0]!r}:\n  etcd: {json.dumps(e[1], sort_keys=True)}\n"
+            label = repr(e[0]) if e[0] == a[0] else f"{e[0]!r} / this: {a[0]!r}"
+            lines.append(f"step {i} {label}:\n  etcd: {json.dumps(e[1], sort_keys=True)}\n"
                          f"  this: {json.dumps(a[1], sort_keys=True)}")
         if len(lines) >= 8:
             lines.append("...")
@@ -195,12 +196,19 @@ def diff(expected, actual):
 _reference_cache = {}   # scenario name -> etcd's steps, recorded once per session
 
 
-def run_scenario(kind, scenarios, name, cluster_factory):
+def run_scenario(kind, scenarios, name, cluster_factory, reference=False):
     """Run scenarios[name] = (flags, fn) on a fresh single-member cluster of `kind`."""
     flags, fn = scenarios[name]
     cluster = cluster_factory(kind, size=1, extra_flags=flags)
     t = Transcript(cluster)
-    fn(t)
+    try:
+        fn(t)
+    except Exception as e:
+        if reference:
+            raise  # the scenario itself is broken
+        # The server under test answered something the script could not go on from
+        # (e.g. UNIMPLEMENTED where etcd answered): show it as the last step of the diff.
+        t.steps.append(("<scenario stopped>", f"{type(e).__name__}: {e}"))
     cluster.kill_all()
     return t.steps
 
@@ -211,7 +219,8 @@ def check_golden(scenarios, name, kind, cluster_factory):
     On a mismatch both transcripts are written (one JSON line per step) to a temp dir
     named in the failure, for a full diff."""
     if name not in _reference_cache:
-        _reference_cache[name] = run_scenario("etcd", scenarios, name, cluster_factory)
+        _reference_cache[name] = run_scenario("etcd", scenarios, name, cluster_factory,
+                                              reference=True)
     expected = _reference_cache[name]
     actual = run_scenario(kind, scenarios, name, cluster_factory)
     assert len(expected) > 5, "the scenario recorded almost nothing"
