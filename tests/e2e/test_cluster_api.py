@@ -63,3 +63,28 @@ def test_status_rpc_agrees_with_member_list(server):
     assert [m.ID for m in members.members] == [status.header.member_id]
     assert status.leader == status.header.member_id
     assert members.header.cluster_id == status.header.cluster_id
+
+
+def hashkv(cluster, *args):
+    [entry] = ctl_json(cluster, "endpoint", "hashkv", *args)
+    return entry["HashKV"]
+
+
+def test_hashkv_is_a_function_of_history(server):
+    """What a consistency checker relies on (the values themselves are the server's
+    business): the same history gives the same hash, a write changes it, HashKV at an
+    old revision equals the hash taken when that revision was the head, and
+    compact_revision is -1 until a compaction, then the compaction point."""
+    kv = server.client().kvstub
+    kv.Put(etcdrpc.PutRequest(key=b"a", value=b"1"))
+    first = hashkv(server)
+    assert first["compact_revision"] == -1
+    assert hashkv(server)["hash"] == first["hash"]
+    rev_first = first["header"]["revision"]
+    kv.Put(etcdrpc.PutRequest(key=b"a", value=b"2"))
+    second = hashkv(server)
+    assert second["hash"] != first["hash"]
+    assert hashkv(server, "--rev", str(rev_first))["hash"] == first["hash"]
+    kv.Compact(etcdrpc.CompactionRequest(revision=rev_first, physical=True))
+    after = hashkv(server)
+    assert after["compact_revision"] == rev_first
