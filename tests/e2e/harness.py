@@ -68,13 +68,16 @@ def free_ports(count):
     """`count` distinct free loopback ports, all held open at once while picking."""
     socks = []
     try:
-        while len(socks) < count:
+        for _ in range(count + 100):
+            if len(socks) == count:
+                break
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             s.bind(("127.0.0.1", 0))
             if s.getsockname()[1] in RESERVED_PORTS:
                 s.close()
                 continue
             socks.append(s)
+        assert len(socks) == count, "could not find free ports"
         return [s.getsockname()[1] for s in socks]
     finally:
         for s in socks:

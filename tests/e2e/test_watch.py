@@ -9,13 +9,17 @@ so everything before it has arrived too. No quiet-period timing. Bounded by
 WATCH_WAIT_S per watch.
 """
 
+import os
 import queue
+import subprocess
 import threading
+import time
 
 import grpc
 import pytest
 from etcd3 import etcdrpc
 
+import harness
 from transcript import check_golden, proto_to_dict
 
 WATCH_WAIT_S = 5.0
@@ -179,11 +183,58 @@ def watch_scenario(t):
         stream.close()
 
 
-WATCH_SCENARIOS = {"watch": ([], watch_scenario)}
+def ctl_watch_lines(cluster, args, trigger, until_line):
+    """Run `etcdctl watch ARGS` (simple output, as scripts read it), call trigger() once
+    it runs, and return its stdout lines up to and including `until_line`. Bounded by
+    WATCH_WAIT_S; the process is always killed."""
+    env = dict(os.environ, ETCDCTL_API="3")
+    proc = subprocess.Popen([harness.ETCDCTL_BIN, "--endpoints", cluster.endpoints[0],
+                             "watch", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    lines = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(l.rstrip("\n"))
+                                              for l in proc.stdout], daemon=True)
+    reader.start()
+    try:
+        trigger()
+        out = []
+        deadline = time.monotonic() + WATCH_WAIT_S
+        while not out or out[-1] != until_line:
+            left = deadline - time.monotonic()
+            assert left > 0, f"etcdctl watch printed {out}, never {until_line!r}"
+            try:
+                out.append(lines.get(timeout=left))
+            except queue.Empty:
+                pass
+        return out
+    finally:
+        proc.kill()
+        proc.wait(timeout=WATCH_WAIT_S)
 
 
-def test_golden_watch(server_kind, cluster_factory):
-    check_golden(WATCH_SCENARIOS, "watch", server_kind, cluster_factory)
+def ctl_watch_scenario(t):
+    for i in range(3):
+        t.ctl(f"put k{i}", "put", f"k{i}", f"v{i}")
+    t.ctl("del k1", "del", "k1")
+    t.ctl("put other", "put", "other", "x")
+    sentinel = lambda: t.cluster.etcdctl("put", "k-sentinel", "last")
+    t.note("etcdctl watch --rev 2 --prefix k --prev-kv",
+           ctl_watch_lines(t.cluster, ["--rev", "2", "--prefix", "k", "--prev-kv"],
+                           sentinel, "last"))
+    # From the next revision: without --rev, the put could race the watch's creation
+    # (etcdctl prints nothing when the watch is created).
+    head = t.ctl("get k0", "get", "k0")["header"]["revision"]
+    t.note("etcdctl watch k0 --rev <head+1>",
+           ctl_watch_lines(t.cluster, ["k0", "--rev", str(head + 1)],
+                           lambda: t.cluster.etcdctl("put", "k0", "live"), "live"))
+
+
+WATCH_SCENARIOS = {"watch": ([], watch_scenario), "ctl_watch": ([], ctl_watch_scenario)}
+
+
+@pytest.mark.parametrize("scenario", sorted(WATCH_SCENARIOS))
+def test_golden_watch(scenario, server_kind, cluster_factory):
+    check_golden(WATCH_SCENARIOS, scenario, server_kind, cluster_factory)
 
 
 def test_watch_replays_history_then_live(server):

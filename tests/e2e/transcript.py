@@ -193,7 +193,7 @@ def diff(expected, actual):
 
 # --- golden comparison ---------------------------------------------------------------
 
-_reference_cache = {}   # scenario name -> etcd's steps, recorded once per session
+_reference_cache = {}   # scenario -> etcd's steps, recorded once per session
 
 
 def run_scenario(kind, scenarios, name, cluster_factory, reference=False):
@@ -218,10 +218,12 @@ def check_golden(scenarios, name, kind, cluster_factory):
 
     On a mismatch both transcripts are written (one JSON line per step) to a temp dir
     named in the failure, for a full diff."""
-    if name not in _reference_cache:
-        _reference_cache[name] = run_scenario("etcd", scenarios, name, cluster_factory,
-                                              reference=True)
-    expected = _reference_cache[name]
+    flags, fn = scenarios[name]
+    cache_key = (fn.__module__, fn.__qualname__, tuple(flags))
+    if cache_key not in _reference_cache:
+        _reference_cache[cache_key] = run_scenario("etcd", scenarios, name, cluster_factory,
+                                                   reference=True)
+    expected = _reference_cache[cache_key]
     actual = run_scenario(kind, scenarios, name, cluster_factory)
     assert len(expected) > 5, "the scenario recorded almost nothing"
     if actual != expected:
