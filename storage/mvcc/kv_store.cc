@@ -401,6 +401,28 @@ absl::StatusOr<std::unique_ptr<KvStore>> KvStore::Open(Engine* engine) {
   return store;
 }
 
+absl::Status KvStore::Reload() {
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<uint64_t> rev = ReadMetaInt(engine_, kMetaRevision, 1);
+  absl::StatusOr<uint64_t> compact = ReadMetaInt(engine_, kMetaCompactRev, 0);
+  absl::StatusOr<uint64_t> compacted = ReadMetaInt(engine_, kMetaCompactedRev, 0);
+  absl::StatusOr<uint64_t> applied = ReadMetaInt(engine_, kMetaAppliedIndex, 0);
+  for (const absl::Status& s : {rev.status(), compact.status(), compacted.status(),
+                                applied.status()}) {
+    if (!s.ok()) return s;
+  }
+  if (*compacted > *compact || *compact > *rev) {
+    return absl::DataLossError(absl::StrCat("inconsistent revisions in meta: revision ", *rev,
+                                            ", compact ", *compact, ", compacted ",
+                                            *compacted));
+  }
+  current_rev_ = static_cast<int64_t>(*rev);
+  compact_rev_ = static_cast<int64_t>(*compact);
+  compacted_rev_ = static_cast<int64_t>(*compacted);
+  applied_index_ = *applied;
+  return absl::OkStatus();
+}
+
 int64_t KvStore::current_rev() const {
   absl::MutexLock lock(&mu_);
   return current_rev_;

@@ -209,6 +209,11 @@ class KvStore {
   KvStore(const KvStore&) = delete;
   KvStore& operator=(const KvStore&) = delete;
 
+  // Re-reads the revisions and the applied index from the engine, as Open does: after the
+  // replicated state was replaced underneath the store (storage/snapshot.h). REQUIRES: no
+  // ApplyBatch open and no CompactStep running.
+  absl::Status Reload() ABSL_LOCKS_EXCLUDED(mu_);
+
   int64_t current_rev() const ABSL_LOCKS_EXCLUDED(mu_);
   // Reads below this fail; physical removal may lag behind (compacted_rev()).
   int64_t compact_rev() const ABSL_LOCKS_EXCLUDED(mu_);
