@@ -30,6 +30,7 @@ struct Client::Endpoint {
   std::unique_ptr<pb::KV::Stub> kv;
   std::unique_ptr<pb::Maintenance::Stub> maintenance;
   std::unique_ptr<pb::Cluster::Stub> cluster;
+  std::unique_ptr<pb::Lease::Stub> lease;
 
   static std::unique_ptr<Endpoint> Open(std::string name, std::string target) {
     grpc::ChannelArguments args;
@@ -46,6 +47,7 @@ struct Client::Endpoint {
     ep->kv = pb::KV::NewStub(ep->channel);
     ep->maintenance = pb::Maintenance::NewStub(ep->channel);
     ep->cluster = pb::Cluster::NewStub(ep->channel);
+    ep->lease = pb::Lease::NewStub(ep->channel);
     return ep;
   }
 };
@@ -284,6 +286,72 @@ absl::StatusOr<pb::MemberListResponse> Client::MemberList(const pb::MemberListRe
     return ep.cluster->MemberList(&ctx, request, &response);
   });
   if (!status.ok()) return status;
+  return response;
+}
+
+absl::StatusOr<pb::LeaseGrantResponse> Client::LeaseGrant(const pb::LeaseGrantRequest& request) {
+  pb::LeaseGrantResponse response;
+  absl::Status status = Invoke(/*idempotent=*/false, [&](Endpoint& ep, grpc::ClientContext& ctx) {
+    return ep.lease->LeaseGrant(&ctx, request, &response);
+  });
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::StatusOr<pb::LeaseRevokeResponse> Client::LeaseRevoke(int64_t id) {
+  pb::LeaseRevokeRequest request;
+  request.set_id(id);
+  pb::LeaseRevokeResponse response;
+  absl::Status status = Invoke(/*idempotent=*/false, [&](Endpoint& ep, grpc::ClientContext& ctx) {
+    return ep.lease->LeaseRevoke(&ctx, request, &response);
+  });
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::StatusOr<pb::LeaseTimeToLiveResponse> Client::LeaseTimeToLive(
+    const pb::LeaseTimeToLiveRequest& request) {
+  pb::LeaseTimeToLiveResponse response;
+  absl::Status status = Invoke(/*idempotent=*/true, [&](Endpoint& ep, grpc::ClientContext& ctx) {
+    return ep.lease->LeaseTimeToLive(&ctx, request, &response);
+  });
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::StatusOr<pb::LeaseLeasesResponse> Client::LeaseLeases() {
+  pb::LeaseLeasesResponse response;
+  absl::Status status = Invoke(/*idempotent=*/true, [&](Endpoint& ep, grpc::ClientContext& ctx) {
+    return ep.lease->LeaseLeases(&ctx, pb::LeaseLeasesRequest(), &response);
+  });
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::StatusOr<pb::LeaseKeepAliveResponse> Client::LeaseKeepAliveOnce(int64_t id) {
+  pb::LeaseKeepAliveResponse response;
+  absl::Status status = Invoke(/*idempotent=*/true, [&](Endpoint& ep, grpc::ClientContext& ctx) {
+    std::unique_ptr<grpc::ClientReaderWriter<pb::LeaseKeepAliveRequest, pb::LeaseKeepAliveResponse>>
+        stream = ep.lease->LeaseKeepAlive(&ctx);
+    pb::LeaseKeepAliveRequest request;
+    request.set_id(id);
+    const bool exchanged = stream->Write(request) && stream->Read(&response);
+    stream->WritesDone();
+    if (exchanged) {
+      // The server keeps the stream open; end it from our side.
+      ctx.TryCancel();
+      stream->Finish().IgnoreError();
+      return grpc::Status::OK;
+    }
+    grpc::Status finished = stream->Finish();
+    return finished.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                        "keep-alive stream closed without a response")
+                         : finished;
+  });
+  if (!status.ok()) return status;
+  if (response.ttl() <= 0) {
+    return absl::NotFoundError("etcdserver: requested lease not found");
+  }
   return response;
 }
 

@@ -83,6 +83,18 @@ class Client {
   absl::StatusOr<etcdserverpb::MemberListResponse> MemberList(
       const etcdserverpb::MemberListRequest& request);
 
+  // Lease service.
+  absl::StatusOr<etcdserverpb::LeaseGrantResponse> LeaseGrant(
+      const etcdserverpb::LeaseGrantRequest& request);
+  absl::StatusOr<etcdserverpb::LeaseRevokeResponse> LeaseRevoke(int64_t id);
+  absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> LeaseTimeToLive(
+      const etcdserverpb::LeaseTimeToLiveRequest& request);
+  absl::StatusOr<etcdserverpb::LeaseLeasesResponse> LeaseLeases();
+  // Renews a lease once over a short-lived LeaseKeepAlive stream.
+  // Errors: NOT_FOUND "etcdserver: requested lease not found" if the lease does not exist
+  // (the server answers with TTL <= 0), as etcd's clientv3 reports it.
+  absl::StatusOr<etcdserverpb::LeaseKeepAliveResponse> LeaseKeepAliveOnce(int64_t id);
+
   // The endpoint the next request goes to first (as given in Options::endpoints).
   std::string CurrentEndpoint() const;
 

@@ -1,5 +1,6 @@
 #include "client/kvctl/kvctl.h"
 
+#include <algorithm>
 #include <iterator>
 #include <memory>
 #include <optional>
@@ -11,6 +12,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "client/client.h"
@@ -47,6 +49,12 @@ Commands:
   compaction REV [--physical] compacts the event history (alias: compact)
   endpoint status|health|hashkv [--cluster] [--rev=N]
                               per-endpoint status, health, or KV hash
+  lease grant TTL             grants a lease (ids are hexadecimal, as in etcdctl)
+  lease revoke ID             revokes a lease and deletes its keys
+  lease timetolive ID [--keys]
+  lease list
+  lease keep-alive [--once] ID
+  member list                 lists the cluster's members
   version                     prints the version
 
 Global flags:
@@ -293,6 +301,110 @@ absl::Status RunEndpointHashKV(Context& ctx, bool cluster, int64_t revision) {
   return last_error;
 }
 
+absl::Status LeaseIdArg(const std::string& arg, int64_t* id) {
+  if (ParseHexInt64(arg, id)) return absl::OkStatus();
+  return MakeFailure(kExitBadArgs, absl::StrCat("bad lease ID arg (strconv.ParseInt: parsing \"",
+                                                arg, "\": invalid syntax), expecting ID in Hex"));
+}
+
+absl::Status RunLease(Context& ctx, const std::vector<std::string>& positional, bool keys,
+                      bool once) {
+  const std::string sub = positional.empty() ? "" : positional[0];
+  const std::vector<std::string> args(positional.begin() + (positional.empty() ? 0 : 1),
+                                      positional.end());
+  absl::StatusOr<client::Client*> c = ctx.Client();
+  if (!c.ok()) return c.status();
+  Printer printer = ctx.printer();
+  int64_t id = 0;
+  if (sub == "grant") {
+    if (args.size() != 1) return MakeFailure(kExitBadArgs, "lease grant command needs TTL argument");
+    int64_t ttl = 0;
+    if (!absl::SimpleAtoi(args[0], &ttl)) {
+      return MakeFailure(kExitBadArgs, absl::StrCat("bad TTL (strconv.ParseInt: parsing \"",
+                                                    args[0], "\": invalid syntax)"));
+    }
+    pb::LeaseGrantRequest request;
+    request.set_ttl(ttl);
+    absl::StatusOr<pb::LeaseGrantResponse> r = (*c)->LeaseGrant(request);
+    if (!r.ok()) {
+      return MakeFailure(kExitError,
+                         absl::StrCat("failed to grant lease (", r.status().message(), ")"));
+    }
+    return printer.LeaseGrant(*r);
+  }
+  if (sub == "revoke") {
+    if (args.size() != 1) return MakeFailure(kExitBadArgs, "lease revoke command needs 1 argument");
+    if (absl::Status s = LeaseIdArg(args[0], &id); !s.ok()) return s;
+    absl::StatusOr<pb::LeaseRevokeResponse> r = (*c)->LeaseRevoke(id);
+    if (!r.ok()) {
+      return MakeFailure(kExitError,
+                         absl::StrCat("failed to revoke lease (", r.status().message(), ")"));
+    }
+    return printer.LeaseRevoke(id, *r);
+  }
+  if (sub == "timetolive") {
+    if (args.size() != 1) {
+      return MakeFailure(kExitBadArgs, "lease timetolive command needs lease ID as argument");
+    }
+    if (absl::Status s = LeaseIdArg(args[0], &id); !s.ok()) return s;
+    pb::LeaseTimeToLiveRequest request;
+    request.set_id(id);
+    request.set_keys(keys);
+    absl::StatusOr<pb::LeaseTimeToLiveResponse> r = (*c)->LeaseTimeToLive(request);
+    if (!r.ok()) return MakeFailure(kExitBadConnection, r.status().message());
+    return printer.LeaseTimeToLive(*r, keys);
+  }
+  if (sub == "list") {
+    absl::StatusOr<pb::LeaseLeasesResponse> r = (*c)->LeaseLeases();
+    if (!r.ok()) return MakeFailure(kExitBadConnection, r.status().message());
+    return printer.LeaseLeases(*r);
+  }
+  if (sub == "keep-alive") {
+    if (args.size() != 1) {
+      return MakeFailure(kExitBadArgs, "lease keep-alive command needs lease ID as argument");
+    }
+    if (absl::Status s = LeaseIdArg(args[0], &id); !s.ok()) return s;
+    if (once) {
+      absl::StatusOr<pb::LeaseKeepAliveResponse> r = (*c)->LeaseKeepAliveOnce(id);
+      if (!r.ok()) return MakeFailure(kExitBadConnection, r.status().message());
+      return printer.LeaseKeepAlive(*r);
+    }
+    // Renew every third of the TTL until the lease is gone (like clientv3's KeepAlive);
+    // connection errors are retried.
+    while (true) {
+      absl::StatusOr<pb::LeaseKeepAliveResponse> r = (*c)->LeaseKeepAliveOnce(id);
+      if (!r.ok() && r.status().code() == absl::StatusCode::kNotFound) break;
+      absl::Duration wait = absl::Milliseconds(500);
+      if (r.ok()) {
+        if (absl::Status s = printer.LeaseKeepAlive(*r); !s.ok()) return s;
+        ctx.io().out << std::flush;
+        wait = std::max(wait, absl::Seconds(r->ttl()) / 3);
+      }
+      absl::SleepFor(wait);
+    }
+    if (ctx.format() == Format::kSimple) {
+      ctx.io().out << "lease " << absl::StrFormat("%016x", static_cast<uint64_t>(id))
+                   << " expired or revoked.\n";
+    }
+    return absl::OkStatus();
+  }
+  return MakeFailure(kExitBadArgs,
+                     "usage: kvctl lease grant|revoke|timetolive|list|keep-alive ...");
+}
+
+absl::Status RunMember(Context& ctx, const std::vector<std::string>& positional) {
+  if (positional.empty() || positional[0] != "list") {
+    return MakeFailure(kExitBadArgs, "usage: kvctl member list (add/remove/update/promote: "
+                                     "use etcdctl for now)");
+  }
+  absl::StatusOr<client::Client*> c = ctx.Client();
+  if (!c.ok()) return c.status();
+  absl::StatusOr<pb::MemberListResponse> r = (*c)->MemberList(pb::MemberListRequest());
+  if (!r.ok()) return r.status();
+  ctx.printer().MemberList(*r);
+  return absl::OkStatus();
+}
+
 // Sets unset global flags from ETCDCTL_* environment variables.
 absl::Status ApplyEnvironment(const Io& io, const FlagSet& leading, FlagSet& command) {
   if (!io.getenv) return absl::OkStatus();
@@ -337,6 +449,8 @@ int Run(const std::vector<std::string>& args, Io io) {
   bool physical = false;
   bool cluster = false;
   int64_t hash_rev = 0;
+  bool lease_keys = false;
+  bool lease_once = false;
   if (command == "get") {
     get.Register(flags);
   } else if (command == "put") {
@@ -350,7 +464,10 @@ int Run(const std::vector<std::string>& args, Io io) {
   } else if (command == "endpoint") {
     flags.Bool("cluster", '\0', &cluster);
     flags.Int64("rev", &hash_rev);
-  } else if (command != "version") {
+  } else if (command == "lease") {
+    flags.Bool("keys", '\0', &lease_keys);
+    flags.Bool("once", '\0', &lease_once);
+  } else if (command != "version" && command != "member") {
     return Fail(io, MakeFailure(kExitError,
                                 absl::StrCat("unknown command \"", command, "\" for \"kvctl\"")));
   }
@@ -378,6 +495,10 @@ int Run(const std::vector<std::string>& args, Io io) {
     status = RunCompaction(ctx, *positional, physical);
   } else if (command == "version") {
     io.out << "kvctl version: " << kVersion << "\nAPI version: 3.5\n";
+  } else if (command == "lease") {
+    status = RunLease(ctx, *positional, lease_keys, lease_once);
+  } else if (command == "member") {
+    status = RunMember(ctx, *positional);
   } else if (command == "endpoint") {
     const std::string sub = positional->empty() ? "" : (*positional)[0];
     if (sub == "status") {

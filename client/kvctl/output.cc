@@ -743,4 +743,180 @@ void Printer::EndpointHashKVs(const std::vector<EndpointHashKV>& hashes) {
   }
 }
 
+// ---------------------------------------------------------------------------------------
+// Leases and members
+// ---------------------------------------------------------------------------------------
+
+namespace {
+
+// etcd's clientv3 lease responses embed *ResponseHeader, so Go's encoding/json flattens the
+// header's fields (each omitted when zero) into the response object.
+std::string FlatJson(const pb::ResponseHeader& h, const std::vector<std::string>& fields) {
+  std::vector<std::string> parts;
+  if (h.cluster_id() != 0) parts.push_back(absl::StrCat("\"cluster_id\":", h.cluster_id()));
+  if (h.member_id() != 0) parts.push_back(absl::StrCat("\"member_id\":", h.member_id()));
+  if (h.revision() != 0) parts.push_back(absl::StrCat("\"revision\":", h.revision()));
+  if (h.raft_term() != 0) parts.push_back(absl::StrCat("\"raft_term\":", h.raft_term()));
+  parts.insert(parts.end(), fields.begin(), fields.end());
+  return absl::StrCat("{", absl::StrJoin(parts, ","), "}");
+}
+
+std::string LeaseHex(int64_t id) { return absl::StrFormat("%016x", static_cast<uint64_t>(id)); }
+
+}  // namespace
+
+absl::Status Printer::LeaseGrant(const pb::LeaseGrantResponse& r) {
+  switch (format_) {
+    case Format::kSimple:
+      out_ << "lease " << LeaseHex(r.id()) << " granted with TTL(" << r.ttl() << "s)\n";
+      break;
+    case Format::kJson:
+      out_ << FlatJson(r.header(), {absl::StrCat("\"ID\":", r.id()),
+                                    absl::StrCat("\"TTL\":", r.ttl()),
+                                    absl::StrCat("\"Error\":", GoJsonString(r.error()))})
+           << "\n";
+      break;
+    case Format::kFields:
+      FieldsHeader(r.header());
+      out_ << "\"ID\" : " << r.id() << "\n\"TTL\" : " << r.ttl() << "\n";
+      break;
+    case Format::kTable:
+      return Unsupported();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Printer::LeaseRevoke(int64_t id, const pb::LeaseRevokeResponse& r) {
+  switch (format_) {
+    case Format::kSimple:
+      out_ << "lease " << LeaseHex(id) << " revoked\n";
+      break;
+    case Format::kJson:
+      out_ << EtcdJson(r) << "\n";
+      break;
+    case Format::kFields:
+      FieldsHeader(r.header());
+      break;
+    case Format::kTable:
+      return Unsupported();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Printer::LeaseKeepAlive(const pb::LeaseKeepAliveResponse& r) {
+  switch (format_) {
+    case Format::kSimple:
+      out_ << "lease " << LeaseHex(r.id()) << " keepalived with TTL(" << r.ttl() << ")\n";
+      break;
+    case Format::kJson:
+      out_ << FlatJson(r.header(), {absl::StrCat("\"ID\":", r.id()),
+                                    absl::StrCat("\"TTL\":", r.ttl())})
+           << "\n";
+      break;
+    case Format::kFields:
+      FieldsHeader(r.header());
+      out_ << "\"ID\" : " << r.id() << "\n\"TTL\" : " << r.ttl() << "\n";
+      break;
+    case Format::kTable:
+      return Unsupported();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Printer::LeaseTimeToLive(const pb::LeaseTimeToLiveResponse& r, bool keys) {
+  switch (format_) {
+    case Format::kSimple: {
+      if (r.grantedttl() == 0 && r.ttl() == -1) {
+        out_ << "lease " << LeaseHex(r.id()) << " already expired\n";
+        break;
+      }
+      out_ << "lease " << LeaseHex(r.id()) << " granted with TTL(" << r.grantedttl()
+           << "s), remaining(" << r.ttl() << "s)";
+      if (keys) out_ << ", attached keys([" << absl::StrJoin(r.keys(), " ") << "])";
+      out_ << "\n";
+      break;
+    }
+    case Format::kJson: {
+      std::vector<std::string> encoded;
+      for (const std::string& k : r.keys()) {
+        encoded.push_back(absl::StrCat("\"", absl::Base64Escape(k), "\""));
+      }
+      out_ << FlatJson(r.header(),
+                       {absl::StrCat("\"id\":", r.id()), absl::StrCat("\"ttl\":", r.ttl()),
+                        absl::StrCat("\"granted-ttl\":", r.grantedttl()),
+                        absl::StrCat("\"keys\":", encoded.empty()
+                                                      ? "null"
+                                                      : absl::StrCat("[", absl::StrJoin(encoded, ","), "]"))})
+           << "\n";
+      break;
+    }
+    case Format::kFields:
+      FieldsHeader(r.header());
+      out_ << "\"ID\" : " << r.id() << "\n\"TTL\" : " << r.ttl() << "\n\"GrantedTTL\" : "
+           << r.grantedttl() << "\n";
+      for (const std::string& k : r.keys()) out_ << "\"Key\" : " << GoQuote(k) << "\n";
+      break;
+    case Format::kTable:
+      return Unsupported();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Printer::LeaseLeases(const pb::LeaseLeasesResponse& r) {
+  switch (format_) {
+    case Format::kSimple:
+      out_ << "found " << r.leases_size() << " leases\n";
+      for (const pb::LeaseStatus& l : r.leases()) out_ << LeaseHex(l.id()) << "\n";
+      break;
+    case Format::kJson: {
+      std::vector<std::string> items;
+      for (const pb::LeaseStatus& l : r.leases()) {
+        items.push_back(absl::StrCat("{\"id\":", l.id(), "}"));
+      }
+      out_ << FlatJson(r.header(), {absl::StrCat("\"leases\":[", absl::StrJoin(items, ","), "]")})
+           << "\n";
+      break;
+    }
+    case Format::kFields:
+      FieldsHeader(r.header());
+      for (const pb::LeaseStatus& l : r.leases()) out_ << "\"ID\" : " << l.id() << "\n";
+      break;
+    case Format::kTable:
+      return Unsupported();
+  }
+  return absl::OkStatus();
+}
+
+void Printer::MemberList(const pb::MemberListResponse& r) {
+  std::vector<std::vector<std::string>> rows;
+  for (const pb::Member& m : r.members()) {
+    rows.push_back({absl::StrFormat("%x", m.id()), m.name().empty() ? "unstarted" : "started",
+                    m.name(), absl::StrJoin(m.peerurls(), ","), absl::StrJoin(m.clienturls(), ","),
+                    m.islearner() ? "true" : "false"});
+  }
+  switch (format_) {
+    case Format::kSimple:
+      for (const auto& row : rows) out_ << absl::StrJoin(row, ", ") << "\n";
+      break;
+    case Format::kJson:
+      out_ << EtcdJson(r) << "\n";
+      break;
+    case Format::kTable:
+      out_ << RenderTable({"ID", "Status", "Name", "Peer Addrs", "Client Addrs", "Is Learner"},
+                          rows);
+      break;
+    case Format::kFields:
+      FieldsHeader(r.header());
+      for (const pb::Member& m : r.members()) {
+        out_ << "\"ID\" : " << m.id() << "\n\"Name\" : " << GoQuote(m.name()) << "\n";
+        for (const std::string& u : m.peerurls()) out_ << "\"PeerURL\" : " << GoQuote(u) << "\n";
+        for (const std::string& u : m.clienturls()) {
+          out_ << "\"ClientURL\" : " << GoQuote(u) << "\n";
+        }
+        out_ << "\"IsLearner\" : " << (m.islearner() ? "true" : "false") << "\n\n";
+      }
+      break;
+  }
+}
+
 }  // namespace kvd::kvctl

@@ -86,6 +86,16 @@ class Printer {
   void EndpointHealths(const std::vector<EndpointHealth>& healths);
   void EndpointHashKVs(const std::vector<EndpointHashKV>& hashes);
 
+  // Lease and member commands. Errors (kExitBadFeature): table output, except for
+  // MemberList.
+  absl::Status LeaseGrant(const etcdserverpb::LeaseGrantResponse& response);
+  absl::Status LeaseRevoke(int64_t id, const etcdserverpb::LeaseRevokeResponse& response);
+  absl::Status LeaseKeepAlive(const etcdserverpb::LeaseKeepAliveResponse& response);
+  absl::Status LeaseTimeToLive(const etcdserverpb::LeaseTimeToLiveResponse& response,
+                               bool keys);
+  absl::Status LeaseLeases(const etcdserverpb::LeaseLeasesResponse& response);
+  void MemberList(const etcdserverpb::MemberListResponse& response);
+
  private:
   absl::Status Unsupported() const;
   void PrintKV(const mvccpb::KeyValue& kv, bool value_only);

@@ -211,6 +211,53 @@ TEST_F(ClientTest, StatusAndHashKVOfOneEndpoint) {
   }
 }
 
+TEST_F(ClientTest, LeaseLifecycle) {
+  std::unique_ptr<Client> c = Connect({server_->endpoint()});
+  pb::LeaseGrantRequest grant;
+  grant.set_ttl(30);
+  absl::StatusOr<pb::LeaseGrantResponse> lease = c->LeaseGrant(grant);
+  ASSERT_TRUE(lease.ok()) << lease.status();
+  EXPECT_NE(lease->id(), 0);
+  EXPECT_EQ(lease->ttl(), 30);
+  pb::PutRequest put = PutOf("client/leased", "v");
+  put.set_lease(lease->id());
+  ASSERT_TRUE(c->Put(put).ok());
+
+  pb::LeaseTimeToLiveRequest ttl;
+  ttl.set_id(lease->id());
+  ttl.set_keys(true);
+  absl::StatusOr<pb::LeaseTimeToLiveResponse> left = c->LeaseTimeToLive(ttl);
+  ASSERT_TRUE(left.ok()) << left.status();
+  EXPECT_EQ(left->grantedttl(), 30);
+  EXPECT_GT(left->ttl(), 0);
+  ASSERT_EQ(left->keys_size(), 1);
+  EXPECT_EQ(left->keys(0), "client/leased");
+
+  absl::StatusOr<pb::LeaseLeasesResponse> all = c->LeaseLeases();
+  ASSERT_TRUE(all.ok()) << all.status();
+  bool listed = false;
+  for (const pb::LeaseStatus& l : all->leases()) listed = listed || l.id() == lease->id();
+  EXPECT_TRUE(listed);
+
+  absl::StatusOr<pb::LeaseKeepAliveResponse> renewed = c->LeaseKeepAliveOnce(lease->id());
+  ASSERT_TRUE(renewed.ok()) << renewed.status();
+  EXPECT_EQ(renewed->id(), lease->id());
+  EXPECT_EQ(renewed->ttl(), 30);
+
+  ASSERT_TRUE(c->LeaseRevoke(lease->id()).ok());
+  pb::RangeRequest get;
+  get.set_key("client/leased");
+  absl::StatusOr<pb::RangeResponse> gone = c->Range(get);
+  ASSERT_TRUE(gone.ok());
+  EXPECT_EQ(gone->kvs_size(), 0);
+
+  absl::StatusOr<pb::LeaseRevokeResponse> again = c->LeaseRevoke(lease->id());
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(again.status().message(), "etcdserver: requested lease not found");
+  absl::StatusOr<pb::LeaseKeepAliveResponse> dead = c->LeaseKeepAliveOnce(lease->id());
+  EXPECT_EQ(dead.status().code(), absl::StatusCode::kNotFound);
+}
+
 TEST_F(ClientTest, MemberListNamesThisMember) {
   std::unique_ptr<Client> c = Connect({server_->endpoint()});
   absl::StatusOr<pb::MemberListResponse> members = c->MemberList(pb::MemberListRequest());

@@ -275,6 +275,51 @@ TEST_F(KvctlTest, EndpointHealthAndHashKV) {
       << hash.out;
 }
 
+TEST_F(KvctlTest, Leases) {
+  RunResult grant = Kvctl({"lease", "grant", "60"});
+  ASSERT_EQ(grant.exit_code, 0) << grant.err;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_match(grant.out, m,
+                               std::regex(R"re(lease ([0-9a-f]{16}) granted with TTL\(60s\)\n)re")))
+      << grant.out;
+  const std::string id = m[1].str();
+  EXPECT_RUN(Kvctl({"put", "ls/k", "v", "--lease=" + id}), 0, "OK\n", "");
+
+  RunResult ttl = Kvctl({"lease", "timetolive", id, "--keys"});
+  EXPECT_EQ(ttl.exit_code, 0) << ttl.err;
+  EXPECT_TRUE(std::regex_match(
+      ttl.out, std::regex("lease " + id +
+                          R"re( granted with TTL\(60s\), remaining\((59|60)s\), attached keys\(\[ls/k\]\)\n)re")))
+      << ttl.out;
+  RunResult list = Kvctl({"lease", "list"});
+  EXPECT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_TRUE(absl::StrContains(list.out, id + "\n")) << list.out;
+  EXPECT_RUN(Kvctl({"lease", "keep-alive", "--once", id}), 0,
+             "lease " + id + " keepalived with TTL(60)\n", "");
+
+  EXPECT_RUN(Kvctl({"lease", "revoke", id}), 0, "lease " + id + " revoked\n", "");
+  EXPECT_RUN(Kvctl({"get", "ls/k"}), 0, "", "");  // the lease took its key with it
+  EXPECT_RUN(Kvctl({"lease", "timetolive", id}), 0, "lease " + id + " already expired\n", "");
+  EXPECT_RUN(Kvctl({"lease", "revoke", id}), 1, "",
+             "Error: failed to revoke lease (etcdserver: requested lease not found)\n");
+  EXPECT_RUN(Kvctl({"lease", "keep-alive", "--once", id}), 2, "",
+             "Error: etcdserver: requested lease not found\n");
+  EXPECT_RUN(Kvctl({"lease", "grant", "abc"}), 128, "",
+             "Error: bad TTL (strconv.ParseInt: parsing \"abc\": invalid syntax)\n");
+  EXPECT_RUN(Kvctl({"lease", "revoke", "zz"}), 128, "",
+             "Error: bad lease ID arg (strconv.ParseInt: parsing \"zz\": invalid syntax), "
+             "expecting ID in Hex\n");
+}
+
+TEST_F(KvctlTest, MemberList) {
+  RunResult r = Kvctl({"member", "list"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(std::regex_match(
+      r.out, std::regex(absl::StrCat(R"re([0-9a-f]+, started, [^,]+, http://127\.0\.0\.1:\d+, )re",
+                                     "http://", server_->endpoint(), ", false\n"))))
+      << r.out;
+}
+
 TEST_F(KvctlTest, UnreachableEndpoints) {
   const std::string dead = absl::StrCat("127.0.0.1:", testing::FreePort());
   const absl::Time start = absl::Now();

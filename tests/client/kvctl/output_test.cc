@@ -315,6 +315,114 @@ TEST_F(PrinterTest, FieldsFormat) {
             "\"Errors\" : []\n\"Endpoint\" : \"127.0.0.1:41199\"\n\n");
 }
 
+TEST_F(PrinterTest, LeaseOutputsInEveryFormat) {
+  pb::LeaseGrantResponse grant;
+  SetHeader(grant.mutable_header(), 37);
+  grant.set_id(951845097548085646);
+  grant.set_ttl(100);
+  ASSERT_TRUE(Make(Format::kSimple).LeaseGrant(grant).ok());
+  ASSERT_TRUE(Make(Format::kJson).LeaseGrant(grant).ok());
+  EXPECT_EQ(out_.str(),
+            "lease 0d35a212b88cf98e granted with TTL(100s)\n"
+            R"({"cluster_id":11355051438336107298,"member_id":7667288354922499381,)"
+            R"("revision":37,"raft_term":2,"ID":951845097548085646,"TTL":100,"Error":""})"
+            "\n");
+  EXPECT_FALSE(Make(Format::kTable).LeaseGrant(grant).ok());
+  out_.str("");
+
+  pb::LeaseTimeToLiveResponse ttl;
+  SetHeader(ttl.mutable_header(), 38);
+  ttl.set_id(951845097548085648);
+  ttl.set_ttl(49);
+  ttl.set_grantedttl(50);
+  ttl.add_keys("lk");
+  ASSERT_TRUE(Make(Format::kSimple).LeaseTimeToLive(ttl, /*keys=*/true).ok());
+  ASSERT_TRUE(Make(Format::kJson).LeaseTimeToLive(ttl, true).ok());
+  EXPECT_EQ(out_.str(),
+            "lease 0d35a212b88cf990 granted with TTL(50s), remaining(49s), attached keys([lk])\n"
+            R"({"cluster_id":11355051438336107298,"member_id":7667288354922499381,)"
+            R"("revision":38,"raft_term":2,"id":951845097548085648,"ttl":49,"granted-ttl":50,)"
+            R"("keys":["bGs="]})"
+            "\n");
+  out_.str("");
+  pb::LeaseTimeToLiveResponse expired;
+  SetHeader(expired.mutable_header(), 39);
+  expired.set_id(0x1234);
+  expired.set_ttl(-1);
+  ASSERT_TRUE(Make(Format::kSimple).LeaseTimeToLive(expired, false).ok());
+  ASSERT_TRUE(Make(Format::kJson).LeaseTimeToLive(expired, false).ok());
+  EXPECT_EQ(out_.str(),
+            "lease 0000000000001234 already expired\n"
+            R"({"cluster_id":11355051438336107298,"member_id":7667288354922499381,)"
+            R"("revision":39,"raft_term":2,"id":4660,"ttl":-1,"granted-ttl":0,"keys":null})"
+            "\n");
+  out_.str("");
+
+  pb::LeaseLeasesResponse leases;
+  SetHeader(leases.mutable_header(), 37);
+  leases.add_leases()->set_id(951845097548085644);
+  leases.add_leases()->set_id(951845097548085646);
+  ASSERT_TRUE(Make(Format::kSimple).LeaseLeases(leases).ok());
+  ASSERT_TRUE(Make(Format::kJson).LeaseLeases(leases).ok());
+  ASSERT_TRUE(Make(Format::kJson).LeaseLeases(pb::LeaseLeasesResponse()).ok());
+  EXPECT_EQ(out_.str(),
+            "found 2 leases\n0d35a212b88cf98c\n0d35a212b88cf98e\n"
+            R"({"cluster_id":11355051438336107298,"member_id":7667288354922499381,)"
+            R"("revision":37,"raft_term":2,"leases":[{"id":951845097548085644},)"
+            R"({"id":951845097548085646}]})"
+            "\n"
+            R"({"leases":[]})"
+            "\n");
+  out_.str("");
+
+  pb::LeaseKeepAliveResponse ka;
+  SetHeader(ka.mutable_header(), 38);
+  ka.set_id(951845097548085648);
+  ka.set_ttl(50);
+  ASSERT_TRUE(Make(Format::kSimple).LeaseKeepAlive(ka).ok());
+  ASSERT_TRUE(Make(Format::kJson).LeaseKeepAlive(ka).ok());
+  ASSERT_TRUE(Make(Format::kSimple).LeaseRevoke(951845097548085648, pb::LeaseRevokeResponse()).ok());
+  EXPECT_EQ(out_.str(),
+            "lease 0d35a212b88cf990 keepalived with TTL(50)\n"
+            R"({"cluster_id":11355051438336107298,"member_id":7667288354922499381,)"
+            R"("revision":38,"raft_term":2,"ID":951845097548085648,"TTL":50})"
+            "\n"
+            "lease 0d35a212b88cf990 revoked\n");
+}
+
+TEST_F(PrinterTest, MemberListInEveryFormat) {
+  pb::MemberListResponse r;
+  SetHeader(r.mutable_header(), 0);
+  pb::Member* m = r.add_members();
+  m->set_id(7667288354922499381ULL);
+  m->set_name("default");
+  m->add_peerurls("http://127.0.0.1:36757");
+  m->add_clienturls("http://127.0.0.1:41199");
+  pb::Member* unstarted = r.add_members();
+  unstarted->set_id(0x1234);
+  unstarted->add_peerurls("http://127.0.0.1:1");
+  unstarted->set_islearner(true);
+  Make(Format::kSimple).MemberList(r);
+  EXPECT_EQ(out_.str(),
+            "6a67ae22c1a50d35, started, default, http://127.0.0.1:36757, http://127.0.0.1:41199, "
+            "false\n"
+            "1234, unstarted, , http://127.0.0.1:1, , true\n");
+  out_.str("");
+  r.mutable_members()->RemoveLast();
+  Make(Format::kJson).MemberList(r);
+  Make(Format::kTable).MemberList(r);
+  EXPECT_EQ(out_.str(),
+            R"({"header":{"cluster_id":11355051438336107298,"member_id":7667288354922499381,)"
+            R"("raft_term":2},"members":[{"ID":7667288354922499381,"name":"default",)"
+            R"("peerURLs":["http://127.0.0.1:36757"],"clientURLs":["http://127.0.0.1:41199"]}]})"
+            "\n"
+            "+------------------+---------+---------+------------------------+------------------------+------------+\n"
+            "|        ID        | STATUS  |  NAME   |       PEER ADDRS       |      CLIENT ADDRS      | IS LEARNER |\n"
+            "+------------------+---------+---------+------------------------+------------------------+------------+\n"
+            "| 6a67ae22c1a50d35 | started | default | http://127.0.0.1:36757 | http://127.0.0.1:41199 |      false |\n"
+            "+------------------+---------+---------+------------------------+------------------------+------------+\n");
+}
+
 TEST(ParseFormatTest, KnownAndUnknownFormats) {
   Format f;
   EXPECT_TRUE(ParseFormat("simple", &f).ok());
