@@ -69,6 +69,9 @@ def pytest_collection_modifyitems(items):
     for item in items:
         names = [item.module.__name__, getattr(item, "originalname", item.name)]
         names += [m.name for m in item.iter_markers()]
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None:
+            names += [str(v) for k, v in callspec.params.items() if k != "server_kind"]
         for name in names:
             for word in SERVER_KINDS:
                 if word in name.lower():
