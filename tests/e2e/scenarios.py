@@ -435,6 +435,45 @@ def py_many_keys_and_versions(t):
     t.rpc("hot now", lambda: kv.Range(R(key=b"hot")))
 
 
+def py_unusual_inputs(t):
+    """Inputs clients rarely send, where etcd still answers something definite. (Not
+    here: sort_target outside the enum, which crashes etcd 3.4.23 - see test_errors.py.)"""
+    kv = t.cluster.client().kvstub
+    R, P, D = etcdrpc.RangeRequest, etcdrpc.PutRequest, etcdrpc.DeleteRangeRequest
+    T, C, Op = etcdrpc.TxnRequest, etcdrpc.Compare, etcdrpc.RequestOp
+    t.rpc("compact 0 on a fresh store", lambda: kv.Compact(etcdrpc.CompactionRequest(
+        revision=0)))
+    t.rpc("compact 1 on a fresh store", lambda: kv.Compact(etcdrpc.CompactionRequest(
+        revision=1)))
+    t.rpc("range at revision 1 (the compaction point)", lambda: kv.Range(R(key=b"a",
+                                                                          revision=1)))
+    for i in range(3):
+        t.rpc(f"put a{i}", lambda i=i: kv.Put(P(key=b"a%d" % i, value=b"v%d" % (3 - i))))
+    rng = dict(key=b"a", range_end=b"b")
+    t.rpc("limit -1", lambda: kv.Range(R(limit=-1, **rng)))
+    t.rpc("sort_order outside the enum", lambda: kv.Range(R(sort_order=7, **rng)))
+    t.rpc("sort_order NONE, sort_target VALUE", lambda: kv.Range(R(
+        sort_order=R.NONE, sort_target=R.VALUE, **rng)))
+    t.rpc("count is taken before revision filters", lambda: kv.Range(R(
+        min_mod_revision=4, max_mod_revision=2, **rng)))
+    t.rpc("count_only + limit 1", lambda: kv.Range(R(count_only=True, limit=1, **rng)))
+    t.rpc("limit 1 + min_mod_revision", lambda: kv.Range(R(limit=1, min_mod_revision=3,
+                                                           **rng)))
+    t.rpc("put prev_kv on a new key", lambda: kv.Put(P(key=b"new", value=b"1",
+                                                       prev_kv=True)))
+    t.rpc("delete prev_kv of nothing", lambda: kv.DeleteRange(D(key=b"zz", prev_kv=True)))
+    t.rpc("compare MOD over a range", lambda: kv.Txn(T(compare=[C(
+        target=C.MOD, result=C.GREATER, mod_revision=0, **rng)])))
+    t.rpc("compare VALUE over a range (one value fails)", lambda: kv.Txn(T(compare=[C(
+        target=C.VALUE, result=C.GREATER, value=b"v1", **rng)])))
+    t.rpc("compare target outside the enum", lambda: kv.Txn(T(compare=[C(
+        key=b"a0", target=9, result=C.EQUAL)])))
+    t.rpc("compare result outside the enum", lambda: kv.Txn(T(compare=[C(
+        key=b"a0", target=C.VERSION, result=9, version=1)])))
+    t.rpc("txn with an empty RequestOp", lambda: kv.Txn(T(success=[Op()])))
+    t.rpc("state", lambda: kv.Range(R(key=b"\0", range_end=b"\0")))
+
+
 SCENARIOS = {
     "ctl_put_get_del": ([], ctl_put_get_del),
     "ctl_txn": ([], ctl_txn),
@@ -444,4 +483,5 @@ SCENARIOS = {
     "py_lease": ([], py_lease),
     "py_binary_keys_and_big_values": ([], py_binary_keys_and_big_values),
     "py_many_keys_and_versions": ([], py_many_keys_and_versions),
+    "py_unusual_inputs": ([], py_unusual_inputs),
 }
