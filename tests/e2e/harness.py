@@ -134,8 +134,11 @@ class Member:
         ]
 
     def start(self, initial_cluster, extra_flags=()):
+        self.start_argv(self.argv(initial_cluster, list(extra_flags)))
+
+    def start_argv(self, argv, env=None):
+        """Start with exactly this command line (argv[0] is the binary) and environment."""
         assert self.proc is None or self.proc.poll() is not None, f"{self.name} already running"
-        argv = self.argv(initial_cluster, list(extra_flags))
         self.starts += 1
         log = open(self.log_path, "ab")
         log.write(f"\n=== start #{self.starts}: {' '.join(argv)}\n".encode())
@@ -144,7 +147,8 @@ class Member:
         # setpriv --pdeathsig: the server dies with us even if pytest is SIGKILLed.
         prefix = ["setpriv", "--pdeathsig", "KILL", "--"] if shutil.which("setpriv") else []
         self.proc = subprocess.Popen(prefix + argv, stdin=subprocess.DEVNULL, stdout=log,
-                                     stderr=subprocess.STDOUT, cwd=self.data_dir.parent)
+                                     stderr=subprocess.STDOUT, cwd=self.data_dir.parent,
+                                     env=env)
         log.close()
         _live_procs.add(self.proc)
 
