@@ -474,6 +474,35 @@ def py_unusual_inputs(t):
     t.rpc("state", lambda: kv.Range(R(key=b"\0", range_end=b"\0")))
 
 
+def py_paginate_at_a_revision(t):
+    """The Kubernetes list pattern: pages of `limit` keys at one fixed revision, the next
+    page starting after the last key, while writes land between pages. Every page must
+    show the snapshot; the header shows the moving head."""
+    kv = t.cluster.client().kvstub
+    R, P, D = etcdrpc.RangeRequest, etcdrpc.PutRequest, etcdrpc.DeleteRangeRequest
+    T, Op = etcdrpc.TxnRequest, etcdrpc.RequestOp
+    for half in range(2):
+        ops = [Op(request_put=P(key=b"p/%03d" % i, value=b"v%d" % i))
+               for i in range(half * 60, half * 60 + 60)]
+        t.rpc(f"txn of 60 puts #{half}", lambda ops=ops: kv.Txn(T(success=ops)).header)
+    snapshot = kv.Range(R(key=b"p/", count_only=True)).header.revision
+    start, pages = b"p/", 0
+    writes = [lambda: kv.Put(P(key=b"p/050", value=b"changed")),
+              lambda: kv.DeleteRange(D(key=b"p/100")),
+              lambda: kv.Put(P(key=b"p/0995", value=b"new key inside the range")),
+              lambda: kv.Compact(etcdrpc.CompactionRequest(revision=snapshot))]
+    for pages in range(20):
+        page = t.rpc(f"page {pages} at the snapshot", lambda start=start: kv.Range(R(
+            key=start, range_end=b"p0", limit=25, revision=snapshot, keys_only=pages % 2 == 1)))
+        if page is None or not page.more:
+            break
+        start = page.kvs[-1].key + b"\x00"
+        if pages < len(writes):
+            t.rpc(f"write between pages {pages} and {pages + 1}", writes[pages])
+    t.rpc("the head now", lambda: kv.Range(R(key=b"p/04", range_end=b"p/06", count_only=True)))
+    t.rpc("p/050 and p/0995 now", lambda: kv.Range(R(key=b"p/050", range_end=b"p/0996")))
+
+
 SCENARIOS = {
     "ctl_put_get_del": ([], ctl_put_get_del),
     "ctl_txn": ([], ctl_txn),
@@ -484,4 +513,5 @@ SCENARIOS = {
     "py_binary_keys_and_big_values": ([], py_binary_keys_and_big_values),
     "py_many_keys_and_versions": ([], py_many_keys_and_versions),
     "py_unusual_inputs": ([], py_unusual_inputs),
+    "py_paginate_at_a_revision": ([], py_paginate_at_a_revision),
 }
