@@ -16,6 +16,8 @@
 #include "server/kv_service.h"
 #include "server/maintenance_service.h"
 #include "server/node.h"
+#include "server/watch/watch_hub.h"
+#include "server/watch/watch_service.h"
 
 namespace {
 
@@ -48,13 +50,28 @@ int Run(int argc, char** argv) {
     return 1;
   }
 
-  (*node)->Start(kvd::server::NodeHooks{});
+  kvd::server::Node* watch_node = node->get();
+  // Watches: the apply thread hands each batch's events to the hub.
+  kvd::server::watch::WatchHubOptions watch_options;
+  watch_options.max_request_bytes = config->max_request_bytes;
+  kvd::server::watch::WatchHub watch_hub(
+      &(*node)->kv(), watch_options,
+      {.fill_header = [watch_node](etcdserverpb::ResponseHeader* h) { watch_node->FillHeader(h); },
+       .has_leader = [watch_node] { return watch_node->has_leader(); }});
+  kvd::server::NodeHooks hooks;
+  hooks.on_applied = [&watch_hub](int64_t rev, const std::vector<mvccpb::Event>& events) {
+    watch_hub.OnApplied(rev, events);
+  };
+  watch_hub.Start();
+  (*node)->Start(std::move(hooks));
 
   kvd::server::RequestLimits limits;
   limits.max_request_bytes = config->max_request_bytes;
   limits.max_txn_ops = config->max_txn_ops;
   kvd::server::KvService kv_service(node->get(), limits);
   kvd::server::MaintenanceService maintenance_service(node->get());
+  kvd::server::watch::WatchService watch_service(
+      &watch_hub, [watch_node] { return watch_node->has_leader(); });
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -68,6 +85,7 @@ int Run(int argc, char** argv) {
   builder.SetMaxSendMessageSize(std::numeric_limits<int>::max());
   builder.RegisterService(&kv_service);
   builder.RegisterService(&maintenance_service);
+  builder.RegisterService(&watch_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr) {
     std::fprintf(stderr, "kvd: cannot listen on %s\n",
@@ -82,6 +100,7 @@ int Run(int argc, char** argv) {
   sigwait(&signals, &signal);
   std::fprintf(stderr, "kvd: received signal %d, stopping\n", signal);
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  watch_hub.Stop();  // before the node: the hub reads its store
   node->reset();
   return 0;
 }
