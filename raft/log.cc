@@ -196,6 +196,31 @@ absl::StatusOr<std::vector<raftpb::Entry>> RaftLog::EntriesFrom(uint64_t i,
   return Slice(i, LastIndex() + 1, max_bytes);
 }
 
+absl::Status RaftLog::AppendEntriesTo(
+    uint64_t i, uint64_t max_bytes, google::protobuf::RepeatedPtrField<raftpb::Entry>* out) const {
+  const uint64_t last = LastIndex();
+  if (i > last) return absl::OkStatus();
+  if (i < FirstIndex()) return ErrCompacted();
+  const uint64_t uoff = unstable_.offset();
+  if (i < uoff) {
+    // Stable part (and anything after it) through the general path.
+    absl::StatusOr<std::vector<raftpb::Entry>> ents = Slice(i, last + 1, max_bytes);
+    if (!ents.ok()) return ents.status();
+    out->Reserve(static_cast<int>(ents->size()));
+    for (raftpb::Entry& e : *ents) out->Add(std::move(e));
+    return absl::OkStatus();
+  }
+  const std::vector<raftpb::Entry>& u = unstable_.entries();
+  uint64_t bytes = 0;
+  for (uint64_t k = i; k <= last; ++k) {
+    const raftpb::Entry& e = u[k - uoff];
+    bytes += e.ByteSizeLong();
+    if (k > i && bytes > max_bytes) break;
+    *out->Add() = e;
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<raftpb::Entry>> RaftLog::Slice(uint64_t lo, uint64_t hi,
                                                           uint64_t max_bytes) const {
   RAFT_CHECK_MSG(lo <= hi, "invalid slice");

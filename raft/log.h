@@ -95,6 +95,10 @@ class RaftLog {
 
   // Entries [i, LastIndex()] up to max_bytes. Errors: ErrCompacted.
   absl::StatusOr<std::vector<raftpb::Entry>> EntriesFrom(uint64_t i, uint64_t max_bytes) const;
+  // Appends entries [i, LastIndex()] (up to max_bytes, at least one) to *out, copying
+  // unstable entries straight into the message. Errors: ErrCompacted.
+  absl::Status AppendEntriesTo(uint64_t i, uint64_t max_bytes,
+                               google::protobuf::RepeatedPtrField<raftpb::Entry>* out) const;
   // Entries [lo, hi) up to max_bytes. Errors: ErrCompacted.
   absl::StatusOr<std::vector<raftpb::Entry>> Slice(uint64_t lo, uint64_t hi,
                                                    uint64_t max_bytes) const;

@@ -619,8 +619,9 @@ bool Raft::MaybeSendAppend(uint64_t to, bool send_if_empty) {
   Message m;
   m.set_to(to);
   absl::StatusOr<uint64_t> term = log_.Term(pr->next - 1);
-  absl::StatusOr<std::vector<Entry>> ents = log_.EntriesFrom(pr->next, max_msg_size_);
-  if (term.ok() && ents.ok() && ents->empty() && !send_if_empty) return false;
+  absl::Status ents = term.ok() ? log_.AppendEntriesTo(pr->next, max_msg_size_, m.mutable_entries())
+                                : absl::OkStatus();
+  if (term.ok() && ents.ok() && m.entries_size() == 0 && !send_if_empty) return false;
   if (!term.ok() || !ents.ok()) {
     // The entries the follower needs were compacted: send a snapshot instead.
     if (!pr->recent_active) return false;  // Do not push a snapshot into the void.
@@ -630,6 +631,7 @@ bool Raft::MaybeSendAppend(uint64_t to, bool send_if_empty) {
       return false;
     }
     RAFT_CHECK_MSG(!IsEmptySnapshot(*snap), "need a non-empty snapshot");
+    m.clear_entries();
     m.set_type(raftpb::MSG_SNAP);
     pr->BecomeSnapshot(snap->metadata().index());
     *m.mutable_snapshot() = *std::move(snap);
@@ -640,10 +642,8 @@ bool Raft::MaybeSendAppend(uint64_t to, bool send_if_empty) {
   m.set_index(pr->next - 1);
   m.set_log_term(*term);
   m.set_commit(log_.committed());
-  if (!ents->empty()) {
-    const uint64_t last = ents->back().index();
-    m.mutable_entries()->Reserve(static_cast<int>(ents->size()));
-    for (Entry& e : *ents) *m.add_entries() = std::move(e);
+  if (m.entries_size() > 0) {
+    const uint64_t last = m.entries(m.entries_size() - 1).index();
     if (pr->state == ProgressState::kReplicate) {
       pr->next = last + 1;  // Optimistic: assume it arrives.
       pr->inflights.Add(last);
