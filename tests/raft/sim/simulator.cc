@@ -4,6 +4,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <memory>
 #include <queue>
 #include <set>
@@ -70,6 +71,10 @@ struct Node {
   std::unique_ptr<RawNode> raw;
   bool removed = false;
   uint64_t stop_at = 0;  // When removed: the time it stops for good.
+  // Asynchronous mode: the Ready whose write is in flight, lost if the node crashes.
+  std::optional<Ready> pending;
+  bool pending_sent = false;
+  uint64_t persist_at = 0;
   // The application's state machine: the applied index and a hash of every applied entry.
   uint64_t applied = 0;
   uint64_t state_hash = 0;
@@ -112,11 +117,13 @@ class Simulation {
     max_uncommitted_ = rng_.OneIn(4) ? rng_.Range(100, 2000) : 0;
     compact_keep_ = rng_.Range(0, 20);
     snapshot_every_ = rng_.OneIn(3) ? 0 : rng_.Range(5, 100);
+    persist_delay_max_units_ = rng_.OneIn(2) ? 0 : rng_.Range(1, 2 * kUnitsPerTick);
     RandomizeNetwork();
     Trace(absl::StrCat("config pre_vote=", pre_vote_, " check_quorum=", check_quorum_,
                        " election_tick=", election_tick_, " heartbeat_tick=", heartbeat_tick_,
                        " max_size_per_msg=", max_size_per_msg_, " inflight=", max_inflight_,
-                       " max_uncommitted=", max_uncommitted_));
+                       " max_uncommitted=", max_uncommitted_,
+                       " persist_delay_max=", persist_delay_max_units_));
     raftpb::ConfState cs;
     for (int i = 1; i <= opts_.nodes; ++i) cs.add_voters(static_cast<uint64_t>(i));
     raftpb::Snapshot boot;
@@ -175,6 +182,7 @@ class Simulation {
     absl::StatusOr<std::unique_ptr<RawNode>> raw = RawNode::Create(NodeConfig(n.id, snap_index));
     RAFT_CHECK(raw.ok());
     n.raw = *std::move(raw);
+    n.pending.reset();
   }
 
   // ---------------------------------------------------------------------- phases
@@ -476,6 +484,7 @@ class Simulation {
   void Crash(Node& n) {
     Trace(absl::StrCat("crash ", n.id));
     n.raw.reset();
+    n.pending.reset();
     ++result_.crashes;
   }
 
@@ -503,8 +512,16 @@ class Simulation {
         }
       }
       for (auto& [id, n] : nodes_) {
-        for (int i = 0; i < 8 && n.raw && n.raw->HasReady(); ++i) HandleReady(n);
-        if (n.removed && n.raw && now_ >= n.stop_at) n.raw.reset();
+        if (n.raw && n.pending && now_ >= n.persist_at) {
+          Ready rd = *std::move(n.pending);
+          n.pending.reset();
+          FinishReady(n, std::move(rd), n.pending_sent);
+        }
+        for (int i = 0; i < 8 && n.raw && !n.pending && n.raw->HasReady(); ++i) StartReady(n);
+        if (n.removed && n.raw && now_ >= n.stop_at) {
+          n.raw.reset();
+          n.pending.reset();
+        }
       }
       CheckOneLeaderPerTerm();
     }
@@ -542,9 +559,13 @@ class Simulation {
     net_.push(InFlight{now_ + rng_.Range(1, delay_max_units_), ++seq_, std::move(m)});
   }
 
-  void HandleReady(Node& n) {
+  // Takes a Ready. In synchronous mode it is handled at once; in asynchronous mode its
+  // persistence completes later (as with a real fsync) while the node keeps receiving
+  // messages and ticks, and a leader sends its messages before its own write completes.
+  void StartReady(Node& n) {
     Ready rd = n.raw->GetReady();
     const bool leader = n.raw->raft().state() == StateType::kLeader;
+    if (rd.soft_state && rd.soft_state->raft_state == StateType::kLeader) OnNewLeader(n);
     if (faults_ && rng_.OneIn(2000)) {
       // Crash in the middle of handling a Ready: nothing of it was persisted. A leader may
       // already have sent its messages (allowed by the contract).
@@ -553,9 +574,26 @@ class Simulation {
       }
       Trace(absl::StrCat("crash ", n.id, " before persisting a Ready"));
       n.raw.reset();
-        ++result_.crashes;
+      n.pending.reset();
+      ++result_.crashes;
       return;
     }
+    if (persist_delay_max_units_ == 0) {
+      FinishReady(n, std::move(rd), false);
+      return;
+    }
+    bool sent = false;
+    if (leader) {
+      for (auto& m : rd.messages) Send(std::move(m));
+      rd.messages.clear();
+      sent = true;
+    }
+    n.pending = std::move(rd);
+    n.pending_sent = sent;
+    n.persist_at = now_ + rng_.Range(1, persist_delay_max_units_);
+  }
+
+  void FinishReady(Node& n, Ready rd, bool already_sent) {
     // 1. Persist.
     if (rd.snapshot) {
       RAFT_CHECK(n.storage->ApplySnapshot(*rd.snapshot).ok());
@@ -567,9 +605,10 @@ class Simulation {
     }
     if (rd.hard_state) n.storage->SetHardState(*rd.hard_state);
     CheckCommitted(n);
-    if (rd.soft_state && rd.soft_state->raft_state == StateType::kLeader) OnNewLeader(n);
     // 2. Send.
-    for (auto& m : rd.messages) Send(std::move(m));
+    if (!already_sent) {
+      for (auto& m : rd.messages) Send(std::move(m));
+    }
     // 3. Apply.
     if (rd.snapshot) {
       auto [idx, hash] = DecodeAppState(rd.snapshot->data());
@@ -759,6 +798,7 @@ class Simulation {
   bool faults_ = true;  // Crashes are injected only in the fault phase.
   double drop_p_ = 0, dup_p_ = 0;
   uint64_t delay_max_units_ = 10;
+  uint64_t persist_delay_max_units_ = 0;  // 0: each Ready is handled synchronously.
 
   std::map<uint64_t, Node> nodes_;
   std::set<std::pair<uint64_t, uint64_t>> blocked_;  // (from, to) links that are cut.
