@@ -31,6 +31,7 @@ struct Client::Endpoint {
   std::unique_ptr<pb::Maintenance::Stub> maintenance;
   std::unique_ptr<pb::Cluster::Stub> cluster;
   std::unique_ptr<pb::Lease::Stub> lease;
+  std::unique_ptr<pb::Watch::Stub> watch;
 
   static std::unique_ptr<Endpoint> Open(std::string name, std::string target) {
     grpc::ChannelArguments args;
@@ -48,6 +49,7 @@ struct Client::Endpoint {
     ep->maintenance = pb::Maintenance::NewStub(ep->channel);
     ep->cluster = pb::Cluster::NewStub(ep->channel);
     ep->lease = pb::Lease::NewStub(ep->channel);
+    ep->watch = pb::Watch::NewStub(ep->channel);
     return ep;
   }
 };
@@ -287,6 +289,54 @@ absl::StatusOr<pb::MemberListResponse> Client::MemberList(const pb::MemberListRe
   });
   if (!status.ok()) return status;
   return response;
+}
+
+WatchStream::~WatchStream() {
+  Cancel();
+  if (!finished_) {
+    pb::WatchResponse ignored;
+    while (stream_->Read(&ignored)) {
+    }
+    stream_->Finish().IgnoreError();
+  }
+}
+
+void WatchStream::Cancel() { context_.TryCancel(); }
+
+absl::Status WatchStream::Send(const pb::WatchRequest& request) {
+  absl::MutexLock lock(&write_mu_);
+  if (!stream_->Write(request)) return absl::UnavailableError("watch stream has ended");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<pb::WatchResponse> WatchStream::Next() {
+  if (finished_) return final_status_;
+  pb::WatchResponse response;
+  if (stream_->Read(&response)) return response;
+  finished_ = true;
+  final_status_ = FromGrpcStatus(stream_->Finish());
+  if (final_status_.ok()) final_status_ = absl::CancelledError("watch stream closed by the server");
+  return final_status_;
+}
+
+absl::StatusOr<std::unique_ptr<WatchStream>> Client::Watch(const pb::WatchCreateRequest& create) {
+  const absl::Time deadline = absl::Now() + options_.request_timeout;
+  absl::StatusOr<size_t> index = Connect(std::min(absl::Now() + options_.dial_timeout, deadline));
+  if (!index.ok()) return index.status();
+  Endpoint& ep = *endpoints_[*index];
+  std::unique_ptr<WatchStream> watch(new WatchStream());
+  watch->channel_ = ep.channel;
+  // etcd cancels such watches when its member loses the leader, instead of letting them
+  // go silent (clientv3.WithRequireLeader).
+  watch->context_.AddMetadata("hasleader", "true");
+  watch->stream_ = ep.watch->Watch(&watch->context_);
+  pb::WatchRequest request;
+  *request.mutable_create_request() = create;
+  if (absl::Status sent = watch->Send(request); !sent.ok()) {
+    Advance(*index);
+    return sent;
+  }
+  return watch;
 }
 
 absl::StatusOr<pb::LeaseGrantResponse> Client::LeaseGrant(const pb::LeaseGrantRequest& request) {

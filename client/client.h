@@ -53,6 +53,42 @@ absl::StatusOr<std::string> GrpcTarget(absl::string_view endpoint);
 // etcdctl reports it: DEADLINE_EXCEEDED "context deadline exceeded".
 absl::Status FromGrpcStatus(const grpc::Status& status);
 
+// One Watch stream (etcd's Watch service): a bidirectional stream that carries the
+// responses of one or more watchers. Next() blocks for the next response; Cancel() (from
+// any thread) ends the stream and unblocks Next(). A stream is bound to one endpoint and
+// is not re-established if that endpoint fails: the caller creates a new one, starting
+// from the revision after the last event it saw.
+class WatchStream {
+ public:
+  ~WatchStream();
+  WatchStream(const WatchStream&) = delete;
+  WatchStream& operator=(const WatchStream&) = delete;
+
+  // The next response: the "created" answer to a create request, events, a progress
+  // notification, or a cancellation (canceled() with compact_revision or cancel_reason).
+  // Errors: the stream's final gRPC status once it has ended (CANCELLED after Cancel()).
+  absl::StatusOr<etcdserverpb::WatchResponse> Next();
+  // Sends a request on the stream: create another watcher, cancel one, ask for progress.
+  // Errors: UNAVAILABLE if the stream has ended.
+  absl::Status Send(const etcdserverpb::WatchRequest& request);
+  // Ends the stream. Safe to call from any thread, more than once.
+  void Cancel();
+
+ private:
+  friend class Client;
+  WatchStream() = default;
+
+  std::shared_ptr<grpc::Channel> channel_;  // keeps the connection alive
+  grpc::ClientContext context_;
+  std::unique_ptr<grpc::ClientReaderWriter<etcdserverpb::WatchRequest,
+                                           etcdserverpb::WatchResponse>>
+      stream_;
+  absl::Mutex write_mu_;  // one writer at a time (Send)
+  // Owned by the reading thread (Next, then the destructor).
+  bool finished_ = false;
+  absl::Status final_status_;
+};
+
 class Client {
  public:
   // Validates the options; does not connect (connections are made on first use).
@@ -82,6 +118,13 @@ class Client {
   // Cluster service.
   absl::StatusOr<etcdserverpb::MemberListResponse> MemberList(
       const etcdserverpb::MemberListRequest& request);
+
+  // Watch service: opens a stream on a connected endpoint and sends `create` on it. The
+  // first response (read with Next()) confirms the watcher ("created") or cancels it.
+  // The stream carries etcd's "require leader" metadata, as etcdctl's watches do.
+  // Errors: as for other requests while connecting; UNAVAILABLE if sending fails.
+  absl::StatusOr<std::unique_ptr<WatchStream>> Watch(
+      const etcdserverpb::WatchCreateRequest& create);
 
   // Lease service.
   absl::StatusOr<etcdserverpb::LeaseGrantResponse> LeaseGrant(

@@ -49,6 +49,8 @@ Commands:
   compaction REV [--physical] compacts the event history (alias: compact)
   endpoint status|health|hashkv [--cluster] [--rev=N]
                               per-endpoint status, health, or KV hash
+  watch KEY [RANGE_END]       prints events until interrupted
+        --prefix --rev=N --prev-kv
   lease grant TTL             grants a lease (ids are hexadecimal, as in etcdctl)
   lease revoke ID             revokes a lease and deletes its keys
   lease timetolive ID [--keys]
@@ -301,6 +303,81 @@ absl::Status RunEndpointHashKV(Context& ctx, bool cluster, int64_t revision) {
   return last_error;
 }
 
+struct WatchFlags {
+  bool prefix = false;
+  int64_t rev = 0;
+  bool prev_kv = false;
+  bool interactive = false;
+  void Register(FlagSet& flags) {
+    flags.Bool("prefix", '\0', &prefix);
+    flags.Int64("rev", &rev);
+    flags.Bool("prev-kv", '\0', &prev_kv);
+    flags.Bool("interactive", 'i', &interactive);
+  }
+};
+
+// Prints events until the server cancels the watch (exit kExitInterrupted, as etcdctl) or
+// the stream breaks.
+absl::Status RunWatch(Context& ctx, const std::vector<std::string>& args, const WatchFlags& flags) {
+  if (flags.interactive) {
+    return MakeFailure(kExitBadFeature, "interactive watch is not supported by kvctl");
+  }
+  if (args.empty()) return MakeFailure(kExitBadArgs, "bad number of arguments");
+  if (args.size() > 2) {
+    return MakeFailure(kExitBadArgs, "bad number of arguments (kvctl runs no exec-command)");
+  }
+  pb::WatchCreateRequest create;
+  std::string key = args[0];
+  if (args.size() == 2) {
+    if (flags.prefix) {
+      return MakeFailure(kExitBadArgs, "`range_end` and `--prefix` are mutually exclusive");
+    }
+    create.set_range_end(args[1]);
+  }
+  if (flags.prefix) {
+    if (key.empty()) {
+      key = std::string(1, '\0');
+      create.set_range_end(std::string(1, '\0'));
+    } else {
+      create.set_range_end(PrefixRangeEnd(key));
+    }
+  }
+  create.set_key(key);
+  create.set_start_revision(flags.rev);
+  create.set_prev_kv(flags.prev_kv);
+  if (ctx.format() == Format::kTable) {
+    return MakeFailure(kExitBadFeature, "table not supported as output format");
+  }
+
+  absl::StatusOr<client::Client*> c = ctx.Client();
+  if (!c.ok()) return c.status();
+  absl::StatusOr<std::unique_ptr<client::WatchStream>> stream = (*c)->Watch(create);
+  if (!stream.ok()) return stream.status();
+  Printer printer = ctx.printer();
+  while (true) {
+    absl::StatusOr<pb::WatchResponse> r = (*stream)->Next();
+    if (!r.ok()) {
+      ctx.io().err << "watch was canceled (" << r.status().message() << ")\n";
+      break;
+    }
+    if (r->created() && r->events_size() == 0 && !r->canceled()) continue;
+    if (r->canceled()) {
+      std::string why = r->cancel_reason();
+      if (r->compact_revision() != 0) {
+        why = "etcdserver: mvcc: required revision has been compacted";
+      } else if (why.empty()) {
+        why = "etcdserver: mvcc: required revision is a future revision";
+      }
+      ctx.io().err << "watch was canceled (" << why << ")\n";
+    } else if (r->events_size() == 0 && r->compact_revision() == 0) {
+      ctx.io().out << "progress notify: " << r->header().revision() << "\n";
+    }
+    if (absl::Status s = printer.Watch(*r); !s.ok()) return s;
+    if (r->canceled()) break;
+  }
+  return MakeFailure(kExitInterrupted, "watch is canceled by the server");
+}
+
 absl::Status LeaseIdArg(const std::string& arg, int64_t* id) {
   if (ParseHexInt64(arg, id)) return absl::OkStatus();
   return MakeFailure(kExitBadArgs, absl::StrCat("bad lease ID arg (strconv.ParseInt: parsing \"",
@@ -449,6 +526,7 @@ int Run(const std::vector<std::string>& args, Io io) {
   bool physical = false;
   bool cluster = false;
   int64_t hash_rev = 0;
+  WatchFlags watch;
   bool lease_keys = false;
   bool lease_once = false;
   if (command == "get") {
@@ -464,6 +542,8 @@ int Run(const std::vector<std::string>& args, Io io) {
   } else if (command == "endpoint") {
     flags.Bool("cluster", '\0', &cluster);
     flags.Int64("rev", &hash_rev);
+  } else if (command == "watch") {
+    watch.Register(flags);
   } else if (command == "lease") {
     flags.Bool("keys", '\0', &lease_keys);
     flags.Bool("once", '\0', &lease_once);
@@ -495,6 +575,8 @@ int Run(const std::vector<std::string>& args, Io io) {
     status = RunCompaction(ctx, *positional, physical);
   } else if (command == "version") {
     io.out << "kvctl version: " << kVersion << "\nAPI version: 3.5\n";
+  } else if (command == "watch") {
+    status = RunWatch(ctx, *positional, watch);
   } else if (command == "lease") {
     status = RunLease(ctx, *positional, lease_keys, lease_once);
   } else if (command == "member") {

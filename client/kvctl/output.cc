@@ -743,6 +743,41 @@ void Printer::EndpointHashKVs(const std::vector<EndpointHashKV>& hashes) {
   }
 }
 
+absl::Status Printer::Watch(const pb::WatchResponse& r) {
+  switch (format_) {
+    case Format::kSimple:
+      for (const mvccpb::Event& e : r.events()) {
+        out_ << mvccpb::Event::EventType_Name(e.type()) << "\n";
+        if (e.has_prev_kv()) PrintKV(e.prev_kv(), false);
+        PrintKV(e.kv(), false);
+      }
+      break;
+    case Format::kJson: {
+      // etcd's clientv3.WatchResponse, as Go's encoding/json prints it.
+      std::vector<std::string> events;
+      for (const mvccpb::Event& e : r.events()) events.push_back(EtcdJson(e));
+      out_ << "{\"Header\":" << EtcdJson(r.header()) << ",\"Events\":"
+           << "[" << absl::StrJoin(events, ",") << "]"
+           << ",\"CompactRevision\":" << r.compact_revision()
+           << ",\"Canceled\":" << (r.canceled() ? "true" : "false")
+           << ",\"Created\":" << (r.created() ? "true" : "false") << "}\n";
+      break;
+    }
+    case Format::kFields:
+      FieldsHeader(r.header());
+      for (const mvccpb::Event& e : r.events()) {
+        out_ << "\"Type\" : " << mvccpb::Event::EventType_Name(e.type()) << "\n";
+        if (e.has_prev_kv()) FieldsKV("Prev", e.prev_kv());
+        FieldsKV("", e.kv());
+      }
+      break;
+    case Format::kTable:
+      return Unsupported();
+  }
+  out_ << std::flush;
+  return absl::OkStatus();
+}
+
 // ---------------------------------------------------------------------------------------
 // Leases and members
 // ---------------------------------------------------------------------------------------

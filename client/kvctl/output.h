@@ -86,6 +86,10 @@ class Printer {
   void EndpointHealths(const std::vector<EndpointHealth>& healths);
   void EndpointHashKVs(const std::vector<EndpointHashKV>& hashes);
 
+  // One watch response: its events (simple, fields) or the whole response (json).
+  // Errors (kExitBadFeature): table output.
+  absl::Status Watch(const etcdserverpb::WatchResponse& response);
+
   // Lease and member commands. Errors (kExitBadFeature): table output, except for
   // MemberList.
   absl::Status LeaseGrant(const etcdserverpb::LeaseGrantResponse& response);

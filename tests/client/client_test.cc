@@ -1,6 +1,8 @@
 // kvd::client::Client against a real server (KVD_TEST_SERVER, etcd by default).
 #include "client/client.h"
 
+#include <thread>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -209,6 +211,90 @@ TEST_F(ClientTest, StatusAndHashKVOfOneEndpoint) {
   if (h1->header().revision() == h2->header().revision()) {
     EXPECT_EQ(h1->hash(), h2->hash());
   }
+}
+
+TEST_F(ClientTest, WatchDeliversEventsInOrder) {
+  std::unique_ptr<Client> c = Connect({server_->endpoint()});
+  pb::WatchCreateRequest create;
+  create.set_key("client/w/");
+  create.set_range_end("client/w0");
+  create.set_prev_kv(true);
+  absl::StatusOr<std::unique_ptr<WatchStream>> watch = c->Watch(create);
+  ASSERT_TRUE(watch.ok()) << watch.status();
+  absl::StatusOr<pb::WatchResponse> created = (*watch)->Next();
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_TRUE(created->created());
+
+  ASSERT_TRUE(c->Put(PutOf("client/w/a", "1")).ok());
+  ASSERT_TRUE(c->Put(PutOf("client/w/a", "2")).ok());
+  ASSERT_TRUE(c->Put(PutOf("client/other", "x")).ok());  // outside the watched range
+  pb::DeleteRangeRequest del;
+  del.set_key("client/w/a");
+  ASSERT_TRUE(c->DeleteRange(del).ok());
+
+  std::vector<mvccpb::Event> events;
+  while (events.size() < 3) {
+    absl::StatusOr<pb::WatchResponse> r = (*watch)->Next();
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_FALSE(r->canceled());
+    events.insert(events.end(), r->events().begin(), r->events().end());
+  }
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].type(), mvccpb::Event::PUT);
+  EXPECT_EQ(events[0].kv().value(), "1");
+  EXPECT_FALSE(events[0].has_prev_kv());
+  EXPECT_EQ(events[1].kv().value(), "2");
+  EXPECT_EQ(events[1].prev_kv().value(), "1");
+  EXPECT_EQ(events[2].type(), mvccpb::Event::DELETE);
+  EXPECT_EQ(events[2].kv().key(), "client/w/a");
+  EXPECT_EQ(events[2].prev_kv().value(), "2");
+  EXPECT_LT(events[0].kv().mod_revision(), events[1].kv().mod_revision());
+  EXPECT_LT(events[1].kv().mod_revision(), events[2].kv().mod_revision());
+}
+
+TEST_F(ClientTest, WatchFromACompactedRevisionIsCanceled) {
+  std::unique_ptr<Client> c = Connect({server_->endpoint()});
+  absl::StatusOr<pb::PutResponse> first = c->Put(PutOf("client/wc", "1"));
+  ASSERT_TRUE(first.ok());
+  absl::StatusOr<pb::PutResponse> second = c->Put(PutOf("client/wc", "2"));
+  ASSERT_TRUE(second.ok());
+  pb::CompactionRequest compact;
+  compact.set_revision(second->header().revision());
+  ASSERT_TRUE(c->Compact(compact).ok());
+
+  pb::WatchCreateRequest create;
+  create.set_key("client/wc");
+  create.set_start_revision(first->header().revision());
+  absl::StatusOr<std::unique_ptr<WatchStream>> watch = c->Watch(create);
+  ASSERT_TRUE(watch.ok()) << watch.status();
+  bool canceled = false;
+  for (int i = 0; i < 3 && !canceled; ++i) {  // etcd may or may not send "created" first
+    absl::StatusOr<pb::WatchResponse> r = (*watch)->Next();
+    ASSERT_TRUE(r.ok()) << r.status();
+    if (r->canceled()) {
+      canceled = true;
+      EXPECT_GE(r->compact_revision(), second->header().revision());
+      EXPECT_EQ(r->events_size(), 0);
+    }
+  }
+  EXPECT_TRUE(canceled);
+}
+
+TEST_F(ClientTest, WatchCancelUnblocksNext) {
+  std::unique_ptr<Client> c = Connect({server_->endpoint()});
+  pb::WatchCreateRequest create;
+  create.set_key("client/never-written");
+  absl::StatusOr<std::unique_ptr<WatchStream>> watch = c->Watch(create);
+  ASSERT_TRUE(watch.ok()) << watch.status();
+  ASSERT_TRUE((*watch)->Next().ok());  // created
+  std::thread canceler([&] {
+    absl::SleepFor(absl::Milliseconds(100));
+    (*watch)->Cancel();
+  });
+  absl::StatusOr<pb::WatchResponse> r = (*watch)->Next();
+  canceler.join();
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ((*watch)->Next().status().code(), absl::StatusCode::kCancelled);
 }
 
 TEST_F(ClientTest, LeaseLifecycle) {

@@ -275,6 +275,35 @@ TEST_F(KvctlTest, EndpointHealthAndHashKV) {
       << hash.out;
 }
 
+TEST_F(KvctlTest, WatchReplaysHistoryFromARevision) {
+  const int64_t start = PutRevision("wt/a", "1");
+  ASSERT_GT(start, 0);
+  ASSERT_EQ(Kvctl({"put", "wt/a", "2"}).exit_code, 0);
+  ASSERT_EQ(Kvctl({"del", "wt/a"}).exit_code, 0);
+  ASSERT_EQ(Kvctl({"put", "wx", "outside"}).exit_code, 0);
+  // A watch runs until it is interrupted: give it time to replay, then stop it.
+  RunResult r = testing::RunProcess(
+      KVCTL_BINARY,
+      {"--endpoints=" + server_->endpoint(), "watch", "wt/", "--prefix", "--prev-kv",
+       absl::StrCat("--rev=", start)},
+      "", absl::Milliseconds(1500));
+  EXPECT_EQ(r.exit_code, -1) << "exited by itself: " << r.err;
+  EXPECT_EQ(r.out, "PUT\nwt/a\n1\nPUT\nwt/a\n1\nwt/a\n2\nDELETE\nwt/a\n2\nwt/a\n\n");
+  EXPECT_EQ(r.err, "");
+}
+
+TEST_F(KvctlTest, WatchOfACompactedRevisionIsCanceledByTheServer) {
+  const int64_t first = PutRevision("wc/a", "1");
+  const int64_t second = PutRevision("wc/a", "2");
+  ASSERT_EQ(Kvctl({"compaction", absl::StrCat(second)}).exit_code, 0);
+  EXPECT_RUN(Kvctl({"watch", "wc/a", absl::StrCat("--rev=", first)}), 5, "",
+             "watch was canceled (etcdserver: mvcc: required revision has been compacted)\n"
+             "Error: watch is canceled by the server\n");
+  EXPECT_RUN(Kvctl({"watch"}), 128, "", "Error: bad number of arguments\n");
+  EXPECT_RUN(Kvctl({"watch", "a", "b", "--prefix"}), 128, "",
+             "Error: `range_end` and `--prefix` are mutually exclusive\n");
+}
+
 TEST_F(KvctlTest, Leases) {
   RunResult grant = Kvctl({"lease", "grant", "60"});
   ASSERT_EQ(grant.exit_code, 0) << grant.err;

@@ -315,6 +315,37 @@ TEST_F(PrinterTest, FieldsFormat) {
             "\"Errors\" : []\n\"Endpoint\" : \"127.0.0.1:41199\"\n\n");
 }
 
+TEST_F(PrinterTest, WatchResponses) {
+  pb::WatchResponse r;
+  SetHeader(r.mutable_header(), 46);
+  mvccpb::Event* put = r.add_events();
+  *put->mutable_kv() = Kv("wj/a", "2", 44, 45, 2);
+  *put->mutable_prev_kv() = Kv("wj/a", "1", 44, 44, 1);
+  mvccpb::Event* del = r.add_events();
+  del->set_type(mvccpb::Event::DELETE);
+  del->mutable_kv()->set_key("wj/a");
+  del->mutable_kv()->set_mod_revision(46);
+  ASSERT_TRUE(Make(Format::kSimple).Watch(r).ok());
+  EXPECT_EQ(out_.str(), "PUT\nwj/a\n1\nwj/a\n2\nDELETE\nwj/a\n\n");
+  out_.str("");
+  r.mutable_events()->DeleteSubrange(0, 1);
+  ASSERT_TRUE(Make(Format::kJson).Watch(r).ok());
+  EXPECT_EQ(out_.str(),
+            R"({"Header":{"cluster_id":11355051438336107298,"member_id":7667288354922499381,)"
+            R"("revision":46,"raft_term":2},"Events":[{"type":1,"kv":{"key":"d2ovYQ==",)"
+            R"("mod_revision":46}}],"CompactRevision":0,"Canceled":false,"Created":false})"
+            "\n");
+  out_.str("");
+  pb::WatchResponse canceled;
+  canceled.set_canceled(true);
+  canceled.set_compact_revision(5);
+  ASSERT_TRUE(Make(Format::kJson).Watch(canceled).ok());
+  EXPECT_EQ(out_.str(),
+            R"({"Header":{},"Events":[],"CompactRevision":5,"Canceled":true,"Created":false})"
+            "\n");
+  EXPECT_FALSE(Make(Format::kTable).Watch(r).ok());
+}
+
 TEST_F(PrinterTest, LeaseOutputsInEveryFormat) {
   pb::LeaseGrantResponse grant;
   SetHeader(grant.mutable_header(), 37);
