@@ -11,6 +11,13 @@
 // Receiving: the Peer service hands each message to RaftReceiver::Receive, and a fully
 // received, checksum-verified snapshot to RaftReceiver::ReceiveSnapshot. Streams from
 // another cluster (cluster_id mismatch) or to another member are refused.
+//
+// Life cycle: register service() on the member's peer server, built with
+// SetMaxReceiveMessageSize(kMaxPeerMessageBytes) (a batch or snapshot chunk is at most a
+// little over max(largest raft message, snapshot_chunk_bytes)). To stop: Stop() (it
+// cancels the inbound streams, so the server's Shutdown does not wait for them), then the
+// server's Shutdown(), then destroy the transport (gRPC's rule: a registered service
+// outlives its server).
 #ifndef KVD_SERVER_TRANSPORT_TRANSPORT_H_
 #define KVD_SERVER_TRANSPORT_TRANSPORT_H_
 
@@ -46,6 +53,9 @@ class SnapshotSource {
   virtual absl::Status WriteSnapshotFiles(const raftpb::Message& msg, const std::string& dir) = 0;
 };
 
+// What the peer server must accept (ServerBuilder::SetMaxReceiveMessageSize).
+inline constexpr int kMaxPeerMessageBytes = 64 << 20;
+
 struct TransportOptions {
   uint64_t local_id = 0;
   uint64_t cluster_id = 0;
@@ -55,6 +65,14 @@ struct TransportOptions {
   size_t max_queued_messages = 4096;
   // Bytes per snapshot chunk.
   size_t snapshot_chunk_bytes = 1 << 20;
+  // A message batch holds at most this many bytes (one larger message travels alone).
+  size_t max_batch_bytes = 1 << 20;
+  // A snapshot transfer (making the files excluded) that takes longer is abandoned, on
+  // both sides.
+  int64_t snapshot_timeout_ms = 10 * 60 * 1000;
+  // A stream write blocked longer than this (peer not reading, network gone) breaks the
+  // stream; the writer reconnects.
+  int64_t write_timeout_ms = 5000;
   // Reported when a peer's messages were dropped or it cannot be reached (raft thread
   // must be told: RawNode::ReportUnreachable). Called from transport threads.
   std::function<void(uint64_t peer_id)> on_unreachable;
