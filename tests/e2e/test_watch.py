@@ -270,3 +270,64 @@ def test_watch_on_compacted_revision_is_canceled(server):
         assert canceled.canceled and canceled.compact_revision == head
     finally:
         stream.close()
+
+
+def test_watch_sees_every_concurrent_write_once_in_order(server):
+    """4 writers put concurrently; one prefix watch must deliver exactly the acknowledged
+    revisions, each once, in increasing order, with the acknowledged values."""
+    writers, puts_each = 4, 150
+    kv = server.client().kvstub
+    start = kv.Range(etcdrpc.RangeRequest(key=b"x")).header.revision
+    stream = WatchStream(server.members[0].endpoint)
+    acked = {}
+    try:
+        stream.create(key=b"c/", range_end=b"c0", start_revision=start + 1)
+        assert stream.next().created
+        errors = []
+
+        def writer(w):
+            client = server.client()
+            try:
+                for i in range(puts_each):
+                    key, value = b"c/%d/%03d" % (w, i), b"%d-%d" % (w, i)
+                    rev = client.kvstub.Put(etcdrpc.PutRequest(key=key, value=value)) \
+                        .header.revision
+                    acked[rev] = (key, value)
+            except Exception as e:  # reported below
+                errors.append(repr(e))
+
+        threads = [threading.Thread(target=writer, args=(w,), daemon=True)
+                   for w in range(writers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert not errors, errors
+        assert len(acked) == writers * puts_each
+        events, _ = collect(stream, max(acked), responses_max=writers * puts_each + 10)
+    finally:
+        stream.close()
+    revs = [e["kv"]["mod_revision"] for e in events]
+    assert revs == sorted(acked), "events missing, repeated or out of order"
+    for e in events:
+        key, value = acked[e["kv"]["mod_revision"]]
+        assert (e["kv"]["key"].encode(), e["kv"]["value"].encode()) == (key, value)
+
+
+def test_many_watches_on_one_stream(server):
+    count = 100
+    stream = WatchStream(server.members[0].endpoint)
+    try:
+        for i in range(count):
+            stream.create(key=b"w%03d" % i)
+        created = [stream.next() for _ in range(count)]
+        assert all(r.created for r in created)
+        ids = [r.watch_id for r in created]
+        assert len(set(ids)) == count, "watch ids are not distinct"
+        kv = server.client().kvstub
+        rev = kv.Put(etcdrpc.PutRequest(key=b"w042", value=b"x")).header.revision
+        resp = stream.next()
+        assert resp.watch_id == ids[42]
+        assert [(e.kv.key, e.kv.mod_revision) for e in resp.events] == [(b"w042", rev)]
+    finally:
+        stream.close()
