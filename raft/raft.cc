@@ -90,8 +90,10 @@ void Raft::Reset(uint64_t term) {
   }
   pending_conf_index_ = 0;
   uncommitted_size_ = 0;
+  // Outstanding reads are dropped with the term: the caller times out and retries.
   pending_reads_.clear();
   read_queue_.clear();
+  pending_read_index_messages_.clear();
 }
 
 void Raft::ResetRandomizedElectionTimeout() {

@@ -283,6 +283,34 @@ TEST(ReplicationTest, ProposalsBatchIntoOneReadyAndOneAppend) {
   EXPECT_EQ(c.test_node(3).applied.size(), 11u);
 }
 
+TEST(ReplicationTest, FollowerProgressMovesBetweenProbeReplicateAndSnapshot) {
+  TestCluster c(3);
+  c.Campaign(1);
+  auto state_of = [&](uint64_t id) { return c.node(1).GetStatus().progress.at(id).state; };
+  // Acknowledged appends turn the initial probe into optimistic replication.
+  EXPECT_EQ(state_of(2), ProgressState::kReplicate);
+  // An unreachable follower falls back to probing.
+  c.node(1).ReportUnreachable(3);
+  EXPECT_EQ(state_of(3), ProgressState::kProbe);
+  // A follower that needs compacted entries gets a snapshot and waits for it.
+  c.Isolate(3);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(c.Propose(1, "x").ok());
+  const uint64_t applied = c.test_node(1).applied_index;
+  ASSERT_TRUE(c.storage(1).CreateSnapshot(applied, &c.test_node(1).conf, "s").ok());
+  ASSERT_TRUE(c.storage(1).Compact(applied).ok());
+  c.Recover();
+  c.DropType(raftpb::MSG_SNAP);  // The snapshot is "in transfer".
+  c.TickAll(1);
+  EXPECT_EQ(state_of(3), ProgressState::kSnapshot);
+  // A failed transfer returns it to probing, and the next attempt succeeds.
+  c.node(1).ReportSnapshot(3, false);
+  EXPECT_EQ(state_of(3), ProgressState::kProbe);
+  c.Recover();
+  c.TickAll(2);
+  EXPECT_EQ(state_of(3), ProgressState::kReplicate);
+  EXPECT_EQ(c.test_node(3).applied_index, c.test_node(1).applied_index);
+}
+
 TEST(ReplicationTest, UncommittedSizeLimitDropsProposals) {
   TestCluster c(3, [](Config& cfg) { cfg.max_uncommitted_entries_size = 10; });
   c.Campaign(1);
