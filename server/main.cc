@@ -6,6 +6,8 @@
 #include <memory>
 #include <pthread.h>
 
+#include "absl/flags/declare.h"
+#include "absl/flags/flag.h"
 #include "absl/strings/str_join.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -14,10 +16,16 @@
 #include "grpcpp/server_builder.h"
 #include "server/etcd_flags.h"
 #include "server/kv_service.h"
+#include "server/lease/lease_apply.h"
+#include "server/lease/lease_service.h"
+#include "server/lease/lessor.h"
 #include "server/maintenance_service.h"
 #include "server/node.h"
 #include "server/watch/watch_hub.h"
 #include "server/watch/watch_service.h"
+
+ABSL_DECLARE_FLAG(uint64_t, election_timeout);
+ABSL_DECLARE_FLAG(uint64_t, heartbeat_interval);
 
 namespace {
 
@@ -58,18 +66,44 @@ int Run(int argc, char** argv) {
       &(*node)->kv(), watch_options,
       {.fill_header = [watch_node](etcdserverpb::ResponseHeader* h) { watch_node->FillHeader(h); },
        .has_leader = [watch_node] { return watch_node->has_leader(); }});
+  // Leases: the lessor proposes expiries and checkpoints through the node.
+  kvd::server::lease::SteadyClock lease_clock;
+  kvd::server::lease::LessorOptions lessor_options;
+  lessor_options.min_ttl_s = kvd::server::lease::MinLeaseTtlSeconds(
+      static_cast<int64_t>(absl::GetFlag(FLAGS_election_timeout)),
+      static_cast<int64_t>(absl::GetFlag(FLAGS_heartbeat_interval)));
+  kvd::server::Node* lease_node = node->get();
+  kvd::server::lease::Lessor lessor(
+      lessor_options, &lease_clock,
+      [lease_node](kvd::internalpb::Request req, kvd::server::lease::Lessor::Done done) {
+        lease_node->Propose(std::move(req), nullptr, std::move(done));
+      });
+  if (absl::Status s = kvd::server::lease::LoadLeases((*node)->engine(), &lessor); !s.ok()) {
+    std::fprintf(stderr, "kvd: cannot load leases: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
+  kvd::server::lease::LeaseApplier lease_applier(&lessor);
   kvd::server::NodeHooks hooks;
+  hooks.lease_exists = [&lessor](int64_t id) { return lessor.Exists(id); };
+  hooks.apply_other = [&lease_applier](kvd::storage::mvcc::ApplyBatch& batch,
+                                       const kvd::internalpb::Request& req,
+                                       google::protobuf::Message* response) {
+    return lease_applier.Apply(batch, req, response);
+  };
+  hooks.on_leadership = [&lessor](bool is_leader) { lessor.SetLeader(is_leader); };
   hooks.on_applied = [&watch_hub](int64_t rev, const std::vector<mvccpb::Event>& events) {
     watch_hub.OnApplied(rev, events);
   };
   watch_hub.Start();
   (*node)->Start(std::move(hooks));
+  lessor.Start();
 
   kvd::server::RequestLimits limits;
   limits.max_request_bytes = config->max_request_bytes;
   limits.max_txn_ops = config->max_txn_ops;
   kvd::server::KvService kv_service(node->get(), limits);
   kvd::server::MaintenanceService maintenance_service(node->get());
+  kvd::server::lease::LeaseService lease_service(node->get(), &lessor);
   kvd::server::watch::WatchService watch_service(
       &watch_hub, [watch_node] { return watch_node->has_leader(); });
 
@@ -85,11 +119,15 @@ int Run(int argc, char** argv) {
   builder.SetMaxSendMessageSize(std::numeric_limits<int>::max());
   builder.RegisterService(&kv_service);
   builder.RegisterService(&maintenance_service);
+  builder.RegisterService(&lease_service);
   builder.RegisterService(&watch_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr) {
     std::fprintf(stderr, "kvd: cannot listen on %s\n",
                  absl::StrJoin(config->listen_client_addresses, ", ").c_str());
+    lessor.Stop();  // stopped in the same order as below
+    watch_hub.Stop();
+    node->reset();
     return 1;
   }
   std::fprintf(stderr, "kvd: member %s (%016llx) ready to serve client requests on %s\n",
@@ -100,6 +138,7 @@ int Run(int argc, char** argv) {
   sigwait(&signals, &signal);
   std::fprintf(stderr, "kvd: received signal %d, stopping\n", signal);
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  lessor.Stop();  // before the node: it proposes, and proposals call back into it
   watch_hub.Stop();  // before the node: the hub reads its store
   node->reset();
   return 0;

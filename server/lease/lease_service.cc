@@ -1,0 +1,188 @@
+#include "server/lease/lease_service.h"
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <utility>
+
+#include "api/errors.h"
+#include "server/grpc_status.h"
+
+namespace kvd::server::lease {
+namespace {
+
+constexpr uint64_t kSuffixMask = (uint64_t{1} << 48) - 1;
+
+grpc::ServerUnaryReactor* Reject(grpc::CallbackServerContext* ctx, const absl::Status& s) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  reactor->Finish(ToGrpc(s));
+  return reactor;
+}
+
+using KeepAliveReactorBase =
+    grpc::ServerBidiReactor<etcdserverpb::LeaseKeepAliveRequest,
+                            etcdserverpb::LeaseKeepAliveResponse>;
+
+// Answers each keep-alive in order: read, renew, write, read... One read or one write is
+// outstanding at a time, and none while a renewal is pending, so done callbacks never race
+// with OnDone.
+class KeepAliveReactor final : public KeepAliveReactorBase {
+ public:
+  explicit KeepAliveReactor(LeaseService* service) : service_(service) { StartRead(&req_); }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // the client closed its side (or went away)
+      Finish(grpc::Status::OK);
+      return;
+    }
+    int64_t id = req_.id();
+    service_->Renew(id, [this, id](absl::StatusOr<int64_t> ttl) {
+      if (!ttl.ok()) {
+        Finish(ToGrpc(ttl.status()));
+        return;
+      }
+      resp_.Clear();
+      service_->FillHeader(resp_.mutable_header());
+      resp_.set_id(id);
+      resp_.set_ttl(*ttl);
+      StartWrite(&resp_);
+    });
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "keep-alive stream closed"));
+      return;
+    }
+    StartRead(&req_);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  LeaseService* const service_;
+  etcdserverpb::LeaseKeepAliveRequest req_;
+  etcdserverpb::LeaseKeepAliveResponse resp_;
+};
+
+uint64_t UnixMs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+}  // namespace
+
+LeaseService::LeaseService(Node* node, Lessor* lessor)
+    : node_(node),
+      lessor_(lessor),
+      id_prefix_((node->member_id() & 0xffff) << 48),
+      id_counter_((UnixMs() & ((uint64_t{1} << 40) - 1)) << 8) {}
+
+int64_t LeaseService::NextLeaseId() {
+  for (;;) {
+    uint64_t suffix = (id_counter_.fetch_add(1, std::memory_order_relaxed) + 1) & kSuffixMask;
+    int64_t id = static_cast<int64_t>((id_prefix_ | suffix) & ~(uint64_t{1} << 63));
+    if (id != 0 && !lessor_->Exists(id)) return id;
+  }
+}
+
+void LeaseService::FillHeader(etcdserverpb::ResponseHeader* header) const {
+  node_->FillHeader(header);
+  header->set_revision(node_->kv().current_rev());
+}
+
+grpc::ServerUnaryReactor* LeaseService::LeaseGrant(grpc::CallbackServerContext* ctx,
+                                                   const etcdserverpb::LeaseGrantRequest* req,
+                                                   etcdserverpb::LeaseGrantResponse* resp) {
+  if (req->ttl() > kMaxLeaseTtlSeconds) return Reject(ctx, errors::LeaseTtlTooLarge());
+  internalpb::Request proposal;
+  etcdserverpb::LeaseGrantRequest* grant = proposal.mutable_lease_grant();
+  grant->set_ttl(std::max(req->ttl(), lessor_->options().min_ttl_s));
+  grant->set_id(req->id() != 0 ? req->id() : NextLeaseId());
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  node_->Propose(std::move(proposal), resp, [this, reactor, resp](absl::Status s) {
+    if (s.ok()) node_->FillHeader(resp->mutable_header());
+    reactor->Finish(ToGrpc(s));
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* LeaseService::LeaseRevoke(grpc::CallbackServerContext* ctx,
+                                                    const etcdserverpb::LeaseRevokeRequest* req,
+                                                    etcdserverpb::LeaseRevokeResponse* resp) {
+  internalpb::Request proposal;
+  proposal.mutable_lease_revoke()->set_id(req->id());
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  node_->Propose(std::move(proposal), resp, [this, reactor, resp](absl::Status s) {
+    if (s.ok()) node_->FillHeader(resp->mutable_header());
+    reactor->Finish(ToGrpc(s));
+  });
+  return reactor;
+}
+
+grpc::ServerBidiReactor<etcdserverpb::LeaseKeepAliveRequest,
+                        etcdserverpb::LeaseKeepAliveResponse>*
+LeaseService::LeaseKeepAlive(grpc::CallbackServerContext* ctx) {
+  return new KeepAliveReactor(this);
+}
+
+void LeaseService::Renew(int64_t id, RenewDone done) {
+  // On a follower this is where the keep-alive is forwarded to the leader.
+  std::move(done)(lessor_->Renew(id));
+}
+
+grpc::ServerUnaryReactor* LeaseService::LeaseTimeToLive(
+    grpc::CallbackServerContext* ctx, const etcdserverpb::LeaseTimeToLiveRequest* req,
+    etcdserverpb::LeaseTimeToLiveResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  int64_t id = req->id();
+  bool want_keys = req->keys();
+  node_->ReadIndex([this, reactor, resp, id, want_keys](absl::Status ready) {
+    if (!ready.ok()) {
+      reactor->Finish(ToGrpc(ready));
+      return;
+    }
+    std::unique_ptr<storage::mvcc::ReadTxn> view = node_->kv().Read();
+    node_->FillHeader(resp->mutable_header());
+    resp->mutable_header()->set_revision(view->view_rev());
+    resp->set_id(id);
+    std::optional<Lessor::TimeToLive> ttl = lessor_->GetTimeToLive(id);
+    if (!ttl) {
+      resp->set_ttl(-1);  // etcd 3.4: an unknown lease is not an error
+      reactor->Finish(grpc::Status::OK);
+      return;
+    }
+    resp->set_ttl(ttl->ttl_s);
+    resp->set_grantedttl(ttl->granted_ttl_s);
+    if (want_keys) {
+      absl::StatusOr<std::vector<std::string>> keys = view->KeysOfLease(id);
+      if (!keys.ok()) {
+        reactor->Finish(ToGrpc(keys.status()));
+        return;
+      }
+      std::sort(keys->begin(), keys->end());
+      for (std::string& key : *keys) resp->add_keys(std::move(key));
+    }
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* LeaseService::LeaseLeases(grpc::CallbackServerContext* ctx,
+                                                    const etcdserverpb::LeaseLeasesRequest* req,
+                                                    etcdserverpb::LeaseLeasesResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  node_->ReadIndex([this, reactor, resp](absl::Status ready) {
+    if (!ready.ok()) {
+      reactor->Finish(ToGrpc(ready));
+      return;
+    }
+    FillHeader(resp->mutable_header());
+    for (int64_t id : lessor_->Leases()) resp->add_leases()->set_id(id);
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+}  // namespace kvd::server::lease

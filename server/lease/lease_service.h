@@ -1,0 +1,68 @@
+// etcd's Lease service: LeaseGrant, LeaseRevoke, LeaseKeepAlive, LeaseTimeToLive, LeaseLeases.
+//
+// Grant and Revoke are proposed to the node (server/lease/lease_apply.h applies them); the
+// service picks the ID of a grant that names none and raises a TTL below the minimum, so
+// the applied request is deterministic. Keep-alives renew on the leader's Lessor; the
+// stream answers each request in order (read, renew, write, read...).
+//
+// Followers: Renew() is the one place a keep-alive reaches the lessor. On a follower it
+// answers errors::NotLeader() today; forwarding means Renew() sends the ID on a
+// per-member LeaseKeepAlive stream to the leader and calls done with the leader's TTL —
+// the reactor does not change (it already waits for done asynchronously).
+#ifndef KVD_SERVER_LEASE_LEASE_SERVICE_H_
+#define KVD_SERVER_LEASE_LEASE_SERVICE_H_
+
+#include <atomic>
+#include <cstdint>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
+#include "api/etcdserverpb/rpc.grpc.pb.h"
+#include "server/lease/lessor.h"
+#include "server/node.h"
+
+namespace kvd::server::lease {
+
+class LeaseService final : public etcdserverpb::Lease::CallbackService {
+ public:
+  // REQUIRES: node and lessor outlive the service.
+  LeaseService(Node* node, Lessor* lessor);
+
+  grpc::ServerUnaryReactor* LeaseGrant(grpc::CallbackServerContext* ctx,
+                                       const etcdserverpb::LeaseGrantRequest* req,
+                                       etcdserverpb::LeaseGrantResponse* resp) override;
+  grpc::ServerUnaryReactor* LeaseRevoke(grpc::CallbackServerContext* ctx,
+                                        const etcdserverpb::LeaseRevokeRequest* req,
+                                        etcdserverpb::LeaseRevokeResponse* resp) override;
+  grpc::ServerBidiReactor<etcdserverpb::LeaseKeepAliveRequest,
+                          etcdserverpb::LeaseKeepAliveResponse>*
+  LeaseKeepAlive(grpc::CallbackServerContext* ctx) override;
+  grpc::ServerUnaryReactor* LeaseTimeToLive(grpc::CallbackServerContext* ctx,
+                                            const etcdserverpb::LeaseTimeToLiveRequest* req,
+                                            etcdserverpb::LeaseTimeToLiveResponse* resp) override;
+  grpc::ServerUnaryReactor* LeaseLeases(grpc::CallbackServerContext* ctx,
+                                        const etcdserverpb::LeaseLeasesRequest* req,
+                                        etcdserverpb::LeaseLeasesResponse* resp) override;
+
+  // One keep-alive: done gets the lease's TTL (0: no such lease, or expired), or an error
+  // (etcd's, e.g. errors::NotLeader()). done may run before Renew returns.
+  using RenewDone = absl::AnyInvocable<void(absl::StatusOr<int64_t>) &&>;
+  void Renew(int64_t id, RenewDone done);
+
+  // Fills a response header as etcd does: cluster, member, term and current revision.
+  void FillHeader(etcdserverpb::ResponseHeader* header) const;
+
+ private:
+  // A fresh server-chosen lease ID: positive, not in use (etcd's idutil layout: member bits,
+  // then a time-seeded counter).
+  int64_t NextLeaseId();
+
+  Node* const node_;
+  Lessor* const lessor_;
+  const uint64_t id_prefix_;
+  std::atomic<uint64_t> id_counter_;
+};
+
+}  // namespace kvd::server::lease
+
+#endif  // KVD_SERVER_LEASE_LEASE_SERVICE_H_
