@@ -186,6 +186,14 @@ absl::StatusOr<ServerConfig> ParseEtcdFlags(int argc, char** argv) {
   }
   config.advertise_client_urls = SplitUrls(absl::GetFlag(FLAGS_advertise_client_urls));
   config.listen_peer_urls = SplitUrls(absl::GetFlag(FLAGS_listen_peer_urls));
+  for (const std::string& url : config.listen_peer_urls) {
+    absl::StatusOr<std::string> address = ListenAddressFromUrl(url);
+    if (!address.ok()) {
+      return absl::Status(address.status().code(),
+                          absl::StrCat("--listen-peer-urls: ", address.status().message()));
+    }
+    config.listen_peer_addresses.push_back(*address);
+  }
   config.initial_advertise_peer_urls = SplitUrls(absl::GetFlag(FLAGS_initial_advertise_peer_urls));
   config.initial_cluster = absl::GetFlag(FLAGS_initial_cluster);
   config.initial_cluster_state = absl::GetFlag(FLAGS_initial_cluster_state);
@@ -193,6 +201,19 @@ absl::StatusOr<ServerConfig> ParseEtcdFlags(int argc, char** argv) {
   config.max_request_bytes = static_cast<int64_t>(absl::GetFlag(FLAGS_max_request_bytes));
   config.max_txn_ops = static_cast<int>(absl::GetFlag(FLAGS_max_txn_ops));
   config.quota_backend_bytes = absl::GetFlag(FLAGS_quota_backend_bytes);
+  config.heartbeat = absl::Milliseconds(absl::GetFlag(FLAGS_heartbeat_interval));
+  config.election_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_election_timeout));
+  config.snapshot_count = absl::GetFlag(FLAGS_snapshot_count);
+  // etcd's rules for the raft timing flags.
+  if (config.heartbeat <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--heartbeat-interval must be > 0");
+  }
+  if (config.election_timeout < 5 * config.heartbeat) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--election-timeout[", absl::GetFlag(FLAGS_election_timeout),
+        "ms] should be at least as 5 times as --heartbeat-interval[",
+        absl::GetFlag(FLAGS_heartbeat_interval), "ms]"));
+  }
 
   if (config.initial_cluster_state != "new" && config.initial_cluster_state != "existing") {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -202,13 +223,6 @@ absl::StatusOr<ServerConfig> ParseEtcdFlags(int argc, char** argv) {
   if (!absl::GetFlag(FLAGS_cert_file).empty() || !absl::GetFlag(FLAGS_peer_cert_file).empty() ||
       absl::GetFlag(FLAGS_auto_tls) || absl::GetFlag(FLAGS_peer_auto_tls)) {
     return absl::UnimplementedError("TLS flags are not supported by kvd yet");
-  }
-  std::vector<std::string> members =
-      absl::StrSplit(config.initial_cluster, ',', absl::SkipWhitespace());
-  if (members.size() > 1) {
-    return absl::UnimplementedError(absl::StrCat(
-        "--initial-cluster names ", members.size(),
-        " members; this kvd build runs single-member clusters only"));
   }
   return config;
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace kvd::server {
 
@@ -20,6 +21,8 @@ struct ServerConfig {
   std::vector<std::string> listen_client_addresses;
   std::vector<std::string> advertise_client_urls;
   std::vector<std::string> listen_peer_urls;
+  // Peer gRPC listen addresses (host:port) from --listen-peer-urls.
+  std::vector<std::string> listen_peer_addresses;
   std::vector<std::string> initial_advertise_peer_urls;
   std::string initial_cluster;
   std::string initial_cluster_state;
@@ -27,6 +30,9 @@ struct ServerConfig {
   int64_t max_request_bytes = 0;
   int max_txn_ops = 0;
   int64_t quota_backend_bytes = 0;
+  absl::Duration heartbeat;
+  absl::Duration election_timeout;
+  uint64_t snapshot_count = 0;
 };
 
 // Parses argv (exits on --help / --version as etcd does). Errors name the offending flag.

@@ -21,6 +21,7 @@
 #include "server/lease/lessor.h"
 #include "server/maintenance_service.h"
 #include "server/node.h"
+#include "server/transport/grpc_transport.h"
 #include "server/watch/watch_hub.h"
 #include "server/watch/watch_service.h"
 
@@ -50,6 +51,15 @@ int Run(int argc, char** argv) {
   kvd::server::NodeOptions node_options;
   node_options.name = config->name;
   node_options.data_dir = config->data_dir;
+  node_options.initial_cluster = config->initial_cluster;
+  node_options.initial_cluster_state = config->initial_cluster_state;
+  node_options.initial_cluster_token = config->initial_cluster_token;
+  node_options.initial_advertise_peer_urls = config->initial_advertise_peer_urls;
+  node_options.advertise_client_urls = config->advertise_client_urls;
+  node_options.heartbeat = config->heartbeat;
+  node_options.election_timeout = config->election_timeout;
+  node_options.snapshot_count = config->snapshot_count;
+  node_options.transport_factory = kvd::server::NewGrpcTransport;
   absl::StatusOr<std::unique_ptr<kvd::server::Node>> node =
       kvd::server::Node::Open(node_options);
   if (!node.ok()) {
@@ -121,10 +131,21 @@ int Run(int argc, char** argv) {
   builder.RegisterService(&maintenance_service);
   builder.RegisterService(&lease_service);
   builder.RegisterService(&watch_service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  // Members talk to each other on the peer URLs.
+  grpc::ServerBuilder peer_builder;
+  for (const std::string& address : config->listen_peer_addresses) {
+    peer_builder.AddListeningPort(address, grpc::InsecureServerCredentials());
+  }
+  peer_builder.SetMaxReceiveMessageSize(std::numeric_limits<int>::max());
+  peer_builder.RegisterService((*node)->peer_service());
+  std::unique_ptr<grpc::Server> peer_server = peer_builder.BuildAndStart();
+  std::unique_ptr<grpc::Server> server =
+      peer_server == nullptr ? nullptr : builder.BuildAndStart();
   if (server == nullptr) {
     std::fprintf(stderr, "kvd: cannot listen on %s\n",
-                 absl::StrJoin(config->listen_client_addresses, ", ").c_str());
+                 absl::StrJoin(peer_server == nullptr ? config->listen_peer_addresses
+                                                      : config->listen_client_addresses,
+                               ", ").c_str());
     lessor.Stop();  // stopped in the same order as below
     watch_hub.Stop();
     node->reset();
@@ -138,6 +159,7 @@ int Run(int argc, char** argv) {
   sigwait(&signals, &signal);
   std::fprintf(stderr, "kvd: received signal %d, stopping\n", signal);
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  peer_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   lessor.Stop();  // before the node: it proposes, and proposals call back into it
   watch_hub.Stop();  // before the node: the hub reads its store
   node->reset();

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "raft/errors.h"
 #include "storage/check.h"
+#include "storage/snapshot.h"
 
 namespace kvd::storage {
 namespace {
@@ -196,7 +197,7 @@ absl::StatusOr<raftpb::Snapshot> RaftLog::Snapshot() const {
   return snapshot;
 }
 
-absl::Status RaftLog::Persist(const raft::Ready& rd) {
+absl::Status RaftLog::Persist(const raft::Ready& rd, const std::string& snapshot_dir) {
   rocksdb::WriteBatch batch;
   rocksdb::ColumnFamilyHandle* log_cf = engine_->cf(Cf::kRaftLog);
   rocksdb::ColumnFamilyHandle* state_cf = engine_->cf(Cf::kRaftState);
@@ -208,6 +209,7 @@ absl::Status RaftLog::Persist(const raft::Ready& rd) {
     new_start = rd.snapshot->metadata();
     batch.DeleteRange(log_cf, IndexKey(0), IndexKey(last_ + 1));
     batch.Put(state_cf, kLogStartKey, new_start.SerializeAsString());
+    if (!snapshot_dir.empty()) batch.Put(state_cf, kPendingSnapshotKey, snapshot_dir);
     new_last = new_start.index();
   }
   if (!rd.entries.empty()) {

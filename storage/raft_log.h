@@ -60,7 +60,10 @@ class RaftLog final : public raft::Storage {
 
   // Step 1 of raft/ready.h: hard state, entries (truncating what they overwrite) and
   // snapshot metadata in one write, synced if rd.must_sync or a snapshot is installed.
-  absl::Status Persist(const raft::Ready& rd);
+  // With a snapshot, snapshot_dir names its received state files: recorded in the same
+  // write as the pending install (storage/snapshot.h), so a crash before the state is
+  // installed finishes the install at start-up instead of leaving the state behind the log.
+  absl::Status Persist(const raft::Ready& rd, const std::string& snapshot_dir = "");
 
   // Starts the log of a new cluster at index/term with the given membership (every
   // initial member does the same, so their logs agree). REQUIRES: the log is empty.
