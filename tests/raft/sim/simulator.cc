@@ -118,12 +118,16 @@ class Simulation {
     compact_keep_ = rng_.Range(0, 20);
     snapshot_every_ = rng_.OneIn(3) ? 0 : rng_.Range(5, 100);
     persist_delay_max_units_ = rng_.OneIn(2) ? 0 : rng_.Range(1, 2 * kUnitsPerTick);
+    max_committed_per_ready_ = rng_.OneIn(3) ? rng_.Range(1, 512) : 0;
+    disable_forwarding_ = rng_.OneIn(5);
     RandomizeNetwork();
     Trace(absl::StrCat("config pre_vote=", pre_vote_, " check_quorum=", check_quorum_,
                        " election_tick=", election_tick_, " heartbeat_tick=", heartbeat_tick_,
                        " max_size_per_msg=", max_size_per_msg_, " inflight=", max_inflight_,
                        " max_uncommitted=", max_uncommitted_,
-                       " persist_delay_max=", persist_delay_max_units_));
+                       " persist_delay_max=", persist_delay_max_units_,
+                       " max_committed_per_ready=", max_committed_per_ready_,
+                       " disable_forwarding=", disable_forwarding_));
     raftpb::ConfState cs;
     for (int i = 1; i <= opts_.nodes; ++i) cs.add_voters(static_cast<uint64_t>(i));
     raftpb::Snapshot boot;
@@ -162,6 +166,8 @@ class Simulation {
     c.max_inflight_msgs = max_inflight_;
     c.max_uncommitted_entries_size = max_uncommitted_;
     c.check_quorum = check_quorum_;
+    c.max_committed_size_per_ready = max_committed_per_ready_;
+    c.disable_proposal_forwarding = disable_forwarding_;
     c.pre_vote = pre_vote_;
     c.seed = rng_.Next();
     c.testing = opts_.knobs;
@@ -798,7 +804,9 @@ class Simulation {
   bool faults_ = true;  // Crashes are injected only in the fault phase.
   double drop_p_ = 0, dup_p_ = 0;
   uint64_t delay_max_units_ = 10;
-  uint64_t persist_delay_max_units_ = 0;  // 0: each Ready is handled synchronously.
+  uint64_t persist_delay_max_units_ = 0;
+  uint64_t max_committed_per_ready_ = 0;
+  bool disable_forwarding_ = false;  // 0: each Ready is handled synchronously.
 
   std::map<uint64_t, Node> nodes_;
   std::set<std::pair<uint64_t, uint64_t>> blocked_;  // (from, to) links that are cut.
