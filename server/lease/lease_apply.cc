@@ -33,21 +33,40 @@ std::string LeaseRecordKey(int64_t id) {
   return key;
 }
 
-absl::Status LoadLeases(const storage::Engine& engine, Lessor* lessor) {
+namespace {
+
+absl::StatusOr<std::vector<internalpb::LeaseRecord>> ReadRecords(const storage::Engine& engine) {
   std::unique_ptr<rocksdb::Iterator> it(
       engine.db()->NewIterator(rocksdb::ReadOptions(), engine.cf(storage::Cf::kLease)));
   const std::string prefix(1, kRecordTag);
+  std::vector<internalpb::LeaseRecord> records;
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    internalpb::LeaseRecord record;
+    internalpb::LeaseRecord& record = records.emplace_back();
     if (it->key().size() != 9 ||
         !record.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())) ||
         record.id() != static_cast<int64_t>(storage::GetBigEndian64(it->key().data() + 1))) {
       return absl::DataLossError(absl::StrCat("lease record is corrupt (key ",
                                               it->key().ToString(/*hex=*/true), ")"));
     }
-    lessor->Restore(record);
   }
-  return storage::FromRocks(it->status());
+  if (absl::Status s = storage::FromRocks(it->status()); !s.ok()) return s;
+  return records;
+}
+
+}  // namespace
+
+absl::Status LoadLeases(const storage::Engine& engine, Lessor* lessor) {
+  absl::StatusOr<std::vector<internalpb::LeaseRecord>> records = ReadRecords(engine);
+  if (!records.ok()) return records.status();
+  for (const internalpb::LeaseRecord& record : *records) lessor->Restore(record);
+  return absl::OkStatus();
+}
+
+absl::Status ReloadLeases(const storage::Engine& engine, Lessor* lessor) {
+  absl::StatusOr<std::vector<internalpb::LeaseRecord>> records = ReadRecords(engine);
+  if (!records.ok()) return records.status();
+  lessor->ReplaceAll(*records);
+  return absl::OkStatus();
 }
 
 bool LeaseApplier::Handles(const internalpb::Request& req) {

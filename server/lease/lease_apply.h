@@ -29,6 +29,9 @@ std::string LeaseRecordKey(int64_t id);
 // Loads every lease record of engine into lessor (Lessor::Restore). Run before serving.
 // Errors: DataLoss on a corrupt record.
 absl::Status LoadLeases(const storage::Engine& engine, Lessor* lessor);
+// The same after the lease family was replaced (raft snapshot installed): the lessor's
+// table becomes exactly what engine holds (Lessor::ReplaceAll).
+absl::Status ReloadLeases(const storage::Engine& engine, Lessor* lessor);
 
 class LeaseApplier {
  public:

@@ -81,6 +81,25 @@ void Lessor::Restore(const internalpb::LeaseRecord& record) {
   lease.remaining_s = record.remaining_ttl();
 }
 
+void Lessor::ReplaceAll(const std::vector<internalpb::LeaseRecord>& records) {
+  absl::btree_map<int64_t, Lease> table;
+  for (const internalpb::LeaseRecord& record : records) {
+    Lease& lease = table[record.id()];
+    lease.ttl_s = record.ttl();
+    lease.remaining_s = record.remaining_ttl();
+  }
+  absl::MutexLock lock(&mu_);
+  leases_.swap(table);
+  ++epoch_;
+  promote_ms_ = clock_->NowMs();
+  expiry_heap_.clear();
+  checkpoint_heap_.clear();
+  pending_resets_.clear();
+  rebuild_pending_ = leader_;
+  rebuild_cursor_ = std::numeric_limits<int64_t>::min();
+  wake_ = true;
+}
+
 void Lessor::OnGrant(int64_t id, int64_t ttl_s) {
   absl::MutexLock lock(&mu_);
   auto [it, inserted] = leases_.try_emplace(id);

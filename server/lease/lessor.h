@@ -106,6 +106,9 @@ class Lessor {
 
   // ---- Applied state (apply thread; Restore before serving) -----------------------------
   void Restore(const internalpb::LeaseRecord& record);
+  // Replaces the whole table (after installing a raft snapshot). The leader state starts a
+  // new epoch, as after a promotion.
+  void ReplaceAll(const std::vector<internalpb::LeaseRecord>& records);
   // REQUIRES: !Exists(id).
   void OnGrant(int64_t id, int64_t ttl_s);
   // Returns false if the lease did not exist.

@@ -60,6 +60,7 @@ class Member {
   FakeClock& clock() { return clock_; }
   Lessor& lessor() { return *lessor_; }
   storage::mvcc::KvStore& kv() { return *kv_; }
+  storage::Engine& engine() { return *engine_; }
   std::deque<internalpb::Request>& proposed() { return proposed_; }
 
   // Applies one request in its own batch, as a client's proposal would be.
@@ -282,6 +283,37 @@ TEST(LeaseApply, RevokeWithoutKeysTakesNoRevision) {
   ASSERT_TRUE(m.Apply(Revoke(9), &resp).ok());
   EXPECT_EQ(resp.header().revision(), before);
   EXPECT_EQ(m.kv().current_rev(), before);
+}
+
+TEST(LeaseApply, ReloadAfterSnapshotReplacesTheTable) {
+  Member m;
+  m.Grant(1, 10);
+  m.Grant(2, 10);
+  m.clock().Advance(5 * kSecond);
+  // A snapshot's lease family: lease 2 gone, lease 3 (checkpointed at 4 s left) new.
+  rocksdb::WriteBatch wb;
+  wb.Delete(m.engine().cf(storage::Cf::kLease), LeaseRecordKey(2));
+  internalpb::LeaseRecord three;
+  three.set_id(3);
+  three.set_ttl(30);
+  three.set_remaining_ttl(4);
+  wb.Put(m.engine().cf(storage::Cf::kLease), LeaseRecordKey(3), three.SerializeAsString());
+  ASSERT_TRUE(m.engine().Write(&wb, /*sync=*/false).ok());
+  ASSERT_TRUE(ReloadLeases(m.engine(), &m.lessor()).ok());
+  EXPECT_EQ(m.lessor().Leases(), (std::vector<int64_t>{1, 3}));
+  // Deadlines restart as after a promotion: never shorter than before.
+  EXPECT_EQ(m.lessor().GetTimeToLive(1)->ttl_s, 10);
+  EXPECT_EQ(m.lessor().GetTimeToLive(3)->ttl_s, 4);
+  int64_t reloaded_at = m.clock().NowMs();
+  EXPECT_EQ(m.TimeOfExpiry(3, 10), reloaded_at + 4 * kSecond);
+}
+
+TEST(LeaseApply, CorruptRecordIsReported) {
+  Member m;
+  rocksdb::WriteBatch wb;
+  wb.Put(m.engine().cf(storage::Cf::kLease), LeaseRecordKey(5), "\xff\xff garbage");
+  ASSERT_TRUE(m.engine().Write(&wb, /*sync=*/false).ok());
+  EXPECT_EQ(ReloadLeases(m.engine(), &m.lessor()).code(), absl::StatusCode::kDataLoss);
 }
 
 TEST(LeaseApply, LeasesSurviveRestart) {
