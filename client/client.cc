@@ -333,8 +333,11 @@ absl::StatusOr<std::unique_ptr<WatchStream>> Client::Watch(const pb::WatchCreate
   pb::WatchRequest request;
   *request.mutable_create_request() = create;
   if (absl::Status sent = watch->Send(request); !sent.ok()) {
-    Advance(*index);
-    return sent;
+    // The stream ended before it started; its final status says why (e.g. UNIMPLEMENTED).
+    absl::StatusOr<pb::WatchResponse> ended = watch->Next();
+    if (ended.ok()) return sent;
+    if (ended.status().code() == absl::StatusCode::kUnavailable) Advance(*index);
+    return ended.status();
   }
   return watch;
 }

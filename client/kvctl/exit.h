@@ -30,6 +30,11 @@ absl::Status MakeFailure(ExitCode code, absl::string_view message);
 // REQUIRES: !status.ok()
 int ExitCodeOf(const absl::Status& status);
 
+// The text etcdctl would print for a failure: the message of kvctl's own failures and of
+// etcd's errors ("etcdserver: ..."), "context deadline exceeded" for timeouts, and Go
+// gRPC's "rpc error: code = Unimplemented desc = ..." for any other gRPC status.
+std::string ErrorText(const absl::Status& status);
+
 }  // namespace kvd::kvctl
 
 #endif  // KVD_CLIENT_KVCTL_EXIT_H_

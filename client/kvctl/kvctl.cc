@@ -212,7 +212,7 @@ absl::StatusOr<std::vector<std::string>> EndpointsOf(Context& ctx, bool cluster)
   if (!members.ok()) {
     return MakeFailure(kExitError,
                        absl::StrCat("failed to fetch endpoints from etcd cluster member list: ",
-                                    members.status().message()));
+                                    ErrorText(members.status())));
   }
   std::vector<std::string> endpoints;
   for (const pb::Member& m : members->members()) {
@@ -235,7 +235,7 @@ absl::Status RunEndpointStatus(Context& ctx, bool cluster) {
     if (!status.ok()) {
       failed = true;
       ctx.io().err << "Failed to get the status of endpoint " << ep << " ("
-                   << status.status().message() << ")\n";
+                   << ErrorText(status.status()) << ")\n";
       continue;
     }
     statuses.push_back({ep, *std::move(status)});
@@ -270,7 +270,7 @@ absl::Status RunEndpointHealth(Context& ctx, bool cluster) {
       if (response.ok() || response.status().code() == absl::StatusCode::kPermissionDenied) {
         h.healthy = true;
       } else {
-        h.error = std::string(response.status().message());
+        h.error = ErrorText(response.status());
       }
     });
   }
@@ -294,7 +294,7 @@ absl::Status RunEndpointHashKV(Context& ctx, bool cluster, int64_t revision) {
     if (!hash.ok()) {
       last_error = hash.status();
       ctx.io().err << "Failed to get the hash of endpoint " << ep << " ("
-                   << hash.status().message() << ")\n";
+                   << ErrorText(hash.status()) << ")\n";
       continue;
     }
     hashes.push_back({ep, *std::move(hash)});
@@ -357,7 +357,7 @@ absl::Status RunWatch(Context& ctx, const std::vector<std::string>& args, const 
   while (true) {
     absl::StatusOr<pb::WatchResponse> r = (*stream)->Next();
     if (!r.ok()) {
-      ctx.io().err << "watch was canceled (" << r.status().message() << ")\n";
+      ctx.io().err << "watch was canceled (" << ErrorText(r.status()) << ")\n";
       break;
     }
     if (r->created() && r->events_size() == 0 && !r->canceled()) continue;
@@ -405,7 +405,7 @@ absl::Status RunLease(Context& ctx, const std::vector<std::string>& positional, 
     absl::StatusOr<pb::LeaseGrantResponse> r = (*c)->LeaseGrant(request);
     if (!r.ok()) {
       return MakeFailure(kExitError,
-                         absl::StrCat("failed to grant lease (", r.status().message(), ")"));
+                         absl::StrCat("failed to grant lease (", ErrorText(r.status()), ")"));
     }
     return printer.LeaseGrant(*r);
   }
@@ -415,7 +415,7 @@ absl::Status RunLease(Context& ctx, const std::vector<std::string>& positional, 
     absl::StatusOr<pb::LeaseRevokeResponse> r = (*c)->LeaseRevoke(id);
     if (!r.ok()) {
       return MakeFailure(kExitError,
-                         absl::StrCat("failed to revoke lease (", r.status().message(), ")"));
+                         absl::StrCat("failed to revoke lease (", ErrorText(r.status()), ")"));
     }
     return printer.LeaseRevoke(id, *r);
   }
@@ -428,12 +428,12 @@ absl::Status RunLease(Context& ctx, const std::vector<std::string>& positional, 
     request.set_id(id);
     request.set_keys(keys);
     absl::StatusOr<pb::LeaseTimeToLiveResponse> r = (*c)->LeaseTimeToLive(request);
-    if (!r.ok()) return MakeFailure(kExitBadConnection, r.status().message());
+    if (!r.ok()) return MakeFailure(kExitBadConnection, ErrorText(r.status()));
     return printer.LeaseTimeToLive(*r, keys);
   }
   if (sub == "list") {
     absl::StatusOr<pb::LeaseLeasesResponse> r = (*c)->LeaseLeases();
-    if (!r.ok()) return MakeFailure(kExitBadConnection, r.status().message());
+    if (!r.ok()) return MakeFailure(kExitBadConnection, ErrorText(r.status()));
     return printer.LeaseLeases(*r);
   }
   if (sub == "keep-alive") {
@@ -443,7 +443,7 @@ absl::Status RunLease(Context& ctx, const std::vector<std::string>& positional, 
     if (absl::Status s = LeaseIdArg(args[0], &id); !s.ok()) return s;
     if (once) {
       absl::StatusOr<pb::LeaseKeepAliveResponse> r = (*c)->LeaseKeepAliveOnce(id);
-      if (!r.ok()) return MakeFailure(kExitBadConnection, r.status().message());
+      if (!r.ok()) return MakeFailure(kExitBadConnection, ErrorText(r.status()));
       return printer.LeaseKeepAlive(*r);
     }
     // Renew every third of the TTL until the lease is gone (like clientv3's KeepAlive);
@@ -498,7 +498,7 @@ absl::Status ApplyEnvironment(const Io& io, const FlagSet& leading, FlagSet& com
 }
 
 int Fail(Io& io, const absl::Status& status) {
-  if (!status.message().empty()) io.err << "Error: " << status.message() << "\n";
+  if (!status.message().empty()) io.err << "Error: " << ErrorText(status) << "\n";
   return ExitCodeOf(status);
 }
 
@@ -509,7 +509,7 @@ int Run(const std::vector<std::string>& args, Io io) {
   FlagSet leading;
   globals.Register(leading);
   absl::StatusOr<std::vector<std::string>> rest = leading.Parse(args, /*interspersed=*/false);
-  if (!rest.ok()) return Fail(io, rest.status());
+  if (!rest.ok()) return Fail(io, MakeFailure(kExitError, rest.status().message()));
   if (rest->empty() || globals.help || (*rest)[0] == "help") {
     io.out << kUsage;
     return kExitSuccess;
@@ -552,7 +552,7 @@ int Run(const std::vector<std::string>& args, Io io) {
                                 absl::StrCat("unknown command \"", command, "\" for \"kvctl\"")));
   }
   absl::StatusOr<std::vector<std::string>> positional = flags.Parse(tail);
-  if (!positional.ok()) return Fail(io, positional.status());
+  if (!positional.ok()) return Fail(io, MakeFailure(kExitError, positional.status().message()));
   if (globals.help) {
     io.out << kUsage;
     return kExitSuccess;
