@@ -307,3 +307,23 @@ def test_kill9_during_mixed_writes_keeps_a_prefix_of_them(server):
         assert err.value.details() == "etcdserver: mvcc: required revision has been compacted"
     after = kv.Put(etcdrpc.PutRequest(key=b"after-restart", value=b"1"))
     assert after.header.revision == head + 1
+
+
+@pytest.mark.parametrize("compact", [False, True], ids=["tombstone", "tombstone-compacted"])
+@pytest.mark.parametrize("how", ["sigterm", "kill9"])
+def test_head_revision_survives_when_it_is_a_delete(server, compact, how):
+    """When the newest revision is a delete (and even when compaction has removed that
+    tombstone), a restart must not fall back to an older revision: the next write gets
+    head+1, never a reused number."""
+    kv = server.client().kvstub
+    for i in range(3):
+        kv.Put(etcdrpc.PutRequest(key=b"a", value=b"%d" % i))
+    head = kv.DeleteRange(etcdrpc.DeleteRangeRequest(key=b"a")).header.revision
+    if compact:
+        kv.Compact(etcdrpc.CompactionRequest(revision=head, physical=True))
+    member = server.members[0]
+    member.stop() if how == "sigterm" else member.kill9()
+    server.restart_member(member)
+    kv = server.client().kvstub
+    assert kv.Range(etcdrpc.RangeRequest(key=b"a")).header.revision == head
+    assert kv.Put(etcdrpc.PutRequest(key=b"b", value=b"1")).header.revision == head + 1
