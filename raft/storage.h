@@ -60,9 +60,11 @@ class LogStorage {
   virtual absl::StatusOr<uint64_t> LastIndex() const = 0;
 };
 
-// What a node starts from: the last persisted HardState and the membership as of the last
-// entry that was durably applied to the configuration (the snapshot's ConfState plus any
-// conf changes the application has applied and recorded).
+// What a node starts from: the last persisted HardState and the membership AS OF
+// Config::applied. raft/ re-delivers committed entries after `applied` (including conf
+// changes, which the application applies again through RawNode::ApplyConfChange), so the
+// two must describe the same point: persist the ConfState returned by ApplyConfChange in
+// the same write as the applied index.
 struct PersistedState {
   raftpb::HardState hard_state;
   raftpb::ConfState conf_state;
@@ -77,6 +79,9 @@ class StateStorage {
 
   // The most recent snapshot. raft/ calls this to send a snapshot to a follower whose next
   // entry was compacted. Its metadata index must be >= FirstIndex()-1.
+  // A follower ignores a snapshot whose ConfState does not name it, so a member that
+  // joined after the last snapshot needs a newer one: produce snapshots after membership
+  // changes (or on demand here).
   // Errors: ErrSnapshotTemporarilyUnavailable if a snapshot is being produced; raft/ pauses
   // that follower and retries on a later heartbeat response.
   virtual absl::StatusOr<raftpb::Snapshot> Snapshot() const = 0;

@@ -176,6 +176,19 @@ TEST(CheckQuorumTest, FollowersInLeaseIgnoreDisruptiveVotes) {
   EXPECT_EQ(c.raft(2).term(), 1u);
 }
 
+TEST(CheckQuorumTest, ForgetLeaderEndsTheLeaseEarly) {
+  TestCluster c(3, [](Config& cfg) { cfg.check_quorum = true; });
+  c.Campaign(1);
+  c.Isolate(1);
+  // Node 2 is in its lease: it refuses to help 3 campaign.
+  c.Campaign(3);
+  EXPECT_NE(c.raft(3).state(), StateType::kLeader);
+  // Told that the leader is gone, it votes at once.
+  c.node(2).ForgetLeader();
+  c.Campaign(3);
+  EXPECT_EQ(c.raft(3).state(), StateType::kLeader);
+}
+
 // ------------------------------------------------------------ replication (§5.3)
 
 TEST(ReplicationTest, ProposalsCommitAndApplyEverywhereInOrder) {
