@@ -3,8 +3,9 @@
   server_kind  "etcd" | "kvd"; the test ids end in [etcd] / [kvd], so `-k etcd` and
                `-k kvd` select one side (no test, module or marker name may contain
                either word, or -k would select it for both).
-  server       a started single-member Cluster of that kind, killed at teardown.
-               Extra server flags: @pytest.mark.server_flags("--max-txn-ops", "4").
+  server       a started Cluster of that kind, killed at teardown: one member, or n
+               with @pytest.mark.members(n). Extra server flags:
+               @pytest.mark.server_flags("--max-txn-ops", "4").
   cluster_factory  start more clusters (any kind, any size) inside one test; all are
                killed at teardown.
 """
@@ -21,6 +22,8 @@ SERVER_KINDS = ["etcd", "kvd"]
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "server_flags(*flags): extra command-line flags for the `server` fixture")
+    config.addinivalue_line(
+        "markers", "members(n): the `server` fixture starts an n-member cluster (default 1)")
 
 
 def _check_binary(kind):
@@ -59,9 +62,10 @@ def cluster_factory():
 
 @pytest.fixture
 def server(server_kind, cluster_factory, request):
-    marker = request.node.get_closest_marker("server_flags")
-    flags = list(marker.args) if marker else []
-    return cluster_factory(server_kind, size=1, extra_flags=flags)
+    flags = request.node.get_closest_marker("server_flags")
+    members = request.node.get_closest_marker("members")
+    return cluster_factory(server_kind, size=members.args[0] if members else 1,
+                           extra_flags=list(flags.args) if flags else [])
 
 
 def pytest_collection_modifyitems(items):
