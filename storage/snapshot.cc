@@ -293,7 +293,8 @@ uint32_t Crc32c(uint32_t crc, const void* data, size_t n) {
   return ~c;
 }
 
-absl::StatusOr<SnapshotManifest> WriteStateSnapshot(Engine& engine, const std::string& dir) {
+absl::Status WriteStateSnapshot(Engine& engine, const std::string& dir,
+                                SnapshotManifest* manifest) {
   rocksdb::DB* db = engine.db();
   const rocksdb::Snapshot* snapshot = db->GetSnapshot();
   struct Release {
@@ -320,14 +321,14 @@ absl::StatusOr<SnapshotManifest> WriteStateSnapshot(Engine& engine, const std::s
     }
   }
   std::string body = ManifestBody(m);
-  std::string manifest =
-      absl::StrCat(body, "crc32c ", Crc32c(0, body.data(), body.size()), "\n");
-  if (absl::Status s = WriteFileSynced(absl::StrCat(dir, "/", kSnapshotManifestName), manifest);
+  std::string text = absl::StrCat(body, "crc32c ", Crc32c(0, body.data(), body.size()), "\n");
+  if (absl::Status s = WriteFileSynced(absl::StrCat(dir, "/", kSnapshotManifestName), text);
       !s.ok()) {
     return s;
   }
   if (absl::Status s = SyncPath(dir, /*directory=*/true); !s.ok()) return s;
-  return m;
+  if (manifest != nullptr) *manifest = std::move(m);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<SnapshotManifest> ReadSnapshotManifest(const std::string& dir) {

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <system_error>
 #include <thread>
@@ -106,20 +107,23 @@ struct Peer {
   const uint64_t id;
 
   std::mutex mu;
-  std::condition_variable cv;  // queue, urls_version or stopping changed
+  std::condition_variable cv;  // queue, urls_version, pending_snapshot or stopping changed
   std::vector<std::string> urls;
   uint64_t urls_version = 0;
   std::deque<raftpb::Message> queue;
   bool stopping = false;
   grpc::ClientContext* stream_ctx = nullptr;  // the live message stream's, for TryCancel
   grpc::ClientContext* snapshot_ctx = nullptr;
+  // The MSG_SNAP for the snapshot thread; busy from when it is queued until the snapshot
+  // thread has finished with it (and before it reports).
+  std::optional<raftpb::Message> pending_snapshot;
+  bool snapshot_busy = false;
   std::thread writer;
   std::thread snapshotter;
 
   std::atomic<bool> connected{false};
   std::atomic<int64_t> write_started_ns{0};  // 0: no Write in progress
   std::atomic<bool> report_pending{false};
-  std::atomic<bool> snapshot_in_flight{false};
 
   // Watchdog thread only.
   Clock::time_point last_report{};
@@ -228,6 +232,7 @@ class GrpcTransport final : public Transport {
         peer->urls = peer_urls;
         peers_[id] = peer;
         peer->writer = std::thread([this, p = peer.get()] { WriterLoop(p); });
+        peer->snapshotter = std::thread([this, p = peer.get()] { SnapshotLoop(p); });
         return;
       }
     }
@@ -573,31 +578,38 @@ class GrpcTransport final : public Transport {
   // ---- sending snapshots: one thread per peer, one snapshot at a time
 
   void StartSnapshot(const std::shared_ptr<Peer>& peer, raftpb::Message msg) {
-    bool idle = false;
-    if (!peer->snapshot_in_flight.compare_exchange_strong(idle, true)) {
-      // Raft sends another snapshot only after the first is reported; if it does, the
-      // report of the one in flight answers for both.
-      return;
-    }
-    std::thread previous;
-    {
-      std::lock_guard<std::mutex> lock(peer->mu);
-      if (peer->stopping) {
-        peer->snapshot_in_flight = false;
-        return;
+    std::lock_guard<std::mutex> lock(peer->mu);
+    if (peer->stopping) return;
+    // Raft sends another snapshot to a peer only after the first is reported (and the
+    // report comes after snapshot_busy is cleared), so this drop does not lose a report.
+    if (peer->snapshot_busy) return;
+    peer->snapshot_busy = true;
+    peer->pending_snapshot = std::move(msg);
+    peer->cv.notify_all();
+  }
+
+  void SnapshotLoop(Peer* p) {
+    while (true) {
+      raftpb::Message msg;
+      {
+        std::unique_lock<std::mutex> lock(p->mu);
+        p->cv.wait(lock, [p] { return p->stopping || p->pending_snapshot.has_value(); });
+        if (p->stopping) return;
+        msg = std::move(*p->pending_snapshot);
+        p->pending_snapshot.reset();
       }
-      previous = std::move(peer->snapshotter);
-      peer->snapshotter = std::thread([this, p = peer.get(), msg = std::move(msg)]() mutable {
-        absl::Status s = SendSnapshot(p, std::move(msg));
-        if (!s.ok()) {
-          std::fprintf(stderr, "kvd: transport: snapshot to %s failed: %s\n",
-                       HexId(p->id).c_str(), s.ToString().c_str());
-        }
-        if (!stopped() && options_.on_snapshot_sent) options_.on_snapshot_sent(p->id, s.ok());
-        p->snapshot_in_flight = false;  // last: StartSnapshot may now join this thread
-      });
+      absl::Status s = SendSnapshot(p, std::move(msg));
+      if (!s.ok()) {
+        std::fprintf(stderr, "kvd: transport: snapshot to %s failed: %s\n",
+                     HexId(p->id).c_str(), s.ToString().c_str());
+      }
+      {
+        std::lock_guard<std::mutex> lock(p->mu);
+        p->snapshot_busy = false;
+        if (p->stopping) return;
+      }
+      if (!stopped() && options_.on_snapshot_sent) options_.on_snapshot_sent(p->id, s.ok());
     }
-    if (previous.joinable()) previous.join();  // finished: snapshot_in_flight was false
   }
 
   absl::Status SendSnapshot(Peer* p, raftpb::Message msg) {

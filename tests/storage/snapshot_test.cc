@@ -152,9 +152,20 @@ class SnapshotTest : public ::testing::Test {
   }
 
   void WriteSnapshot() {
-    auto m = WriteStateSnapshot(*src_.engine, snap_dir_);
-    ASSERT_TRUE(m.ok()) << m.status();
-    EXPECT_EQ(m->applied_index, 100u);
+    SnapshotManifest m;
+    absl::Status s = WriteStateSnapshot(*src_.engine, snap_dir_, &m);
+    ASSERT_TRUE(s.ok()) << s;
+    EXPECT_EQ(m.applied_index, 100u);
+    auto read = ReadSnapshotManifest(snap_dir_);
+    ASSERT_TRUE(read.ok()) << read.status();
+    EXPECT_EQ(read->applied_index, 100u);
+    ASSERT_EQ(read->files.size(), kReplicatedCfs.size());
+    for (size_t i = 0; i < read->files.size(); ++i) {
+      EXPECT_EQ(read->files[i].file_name, m.files[i].file_name);
+      EXPECT_EQ(read->files[i].crc32c, m.files[i].crc32c);
+      EXPECT_EQ(read->files[i].entries, m.files[i].entries);
+      EXPECT_FALSE(m.files[i].file_name.empty()) << "every family has data in this test";
+    }
   }
 
   // dst now holds exactly src's replicated state, keeps its own identity and raft state,
@@ -243,9 +254,11 @@ TEST_F(SnapshotTest, InstallReplacesReplicatedStateExactly) {
 TEST_F(SnapshotTest, EmptySnapshotEmptiesTheState) {
   dst_.Fill("dst/", 40, 7);
   dst_.PutRaw(Cf::kMeta, "member_id", Be64(2222));
-  auto m = WriteStateSnapshot(*src_.engine, snap_dir_);
-  ASSERT_TRUE(m.ok()) << m.status();
-  EXPECT_EQ(m->applied_index, 0u);
+  SnapshotManifest m;
+  absl::Status s = WriteStateSnapshot(*src_.engine, snap_dir_, &m);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(m.applied_index, 0u);
+  for (const SnapshotFileInfo& f : m.files) EXPECT_TRUE(f.file_name.empty());
   ASSERT_TRUE(InstallStateSnapshot(*dst_.engine, snap_dir_).ok());
   EXPECT_EQ(CountKeys(DumpState(*dst_.engine)), 0u);
   EXPECT_EQ(dst_.GetRaw(Cf::kMeta, "member_id"), Be64(2222));
