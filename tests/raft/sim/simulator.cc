@@ -63,6 +63,8 @@ struct Later {
   }
 };
 
+constexpr uint64_t kUnitsPerTick = 10;
+
 struct Node {
   uint64_t id = 0;
   // Durable: survives crashes.
@@ -71,6 +73,8 @@ struct Node {
   std::unique_ptr<RawNode> raw;
   bool removed = false;
   uint64_t stop_at = 0;  // When removed: the time it stops for good.
+  uint64_t tick_period_units = kUnitsPerTick;
+  uint64_t next_tick_at = 0;
   // Asynchronous mode: the Ready whose write is in flight, lost if the node crashes.
   std::optional<Ready> pending;
   bool pending_sent = false;
@@ -81,8 +85,6 @@ struct Node {
   raftpb::ConfState conf;  // Membership as of `applied`.
   uint64_t checked_commit = 0;  // Commit indices up to here were checked.
 };
-
-constexpr uint64_t kUnitsPerTick = 10;
 
 class Simulation {
  public:
@@ -120,6 +122,7 @@ class Simulation {
     persist_delay_max_units_ = rng_.OneIn(2) ? 0 : rng_.Range(1, 2 * kUnitsPerTick);
     max_committed_per_ready_ = rng_.OneIn(3) ? rng_.Range(1, 512) : 0;
     disable_forwarding_ = rng_.OneIn(5);
+    clock_skew_ = rng_.OneIn(2);
     RandomizeNetwork();
     Trace(absl::StrCat("config pre_vote=", pre_vote_, " check_quorum=", check_quorum_,
                        " election_tick=", election_tick_, " heartbeat_tick=", heartbeat_tick_,
@@ -127,7 +130,7 @@ class Simulation {
                        " max_uncommitted=", max_uncommitted_,
                        " persist_delay_max=", persist_delay_max_units_,
                        " max_committed_per_ready=", max_committed_per_ready_,
-                       " disable_forwarding=", disable_forwarding_));
+                       " disable_forwarding=", disable_forwarding_, " clock_skew=", clock_skew_));
     raftpb::ConfState cs;
     for (int i = 1; i <= opts_.nodes; ++i) cs.add_voters(static_cast<uint64_t>(i));
     raftpb::Snapshot boot;
@@ -185,6 +188,9 @@ class Simulation {
     RAFT_CHECK(idx == snap_index);
     n.conf = snap->metadata().conf_state();
     n.checked_commit = std::max(n.storage->hard_state().commit(), snap_index);
+    n.tick_period_units = clock_skew_ ? rng_.Range(kUnitsPerTick - 1, kUnitsPerTick + 1)
+                                      : kUnitsPerTick;
+    n.next_tick_at = now_ + rng_.Range(1, n.tick_period_units);
     absl::StatusOr<std::unique_ptr<RawNode>> raw = RawNode::Create(NodeConfig(n.id, snap_index));
     RAFT_CHECK(raw.ok());
     n.raw = *std::move(raw);
@@ -511,11 +517,14 @@ class Simulation {
     for (uint64_t u = 0; u < units; ++u) {
       ++now_;
       Deliver();
-      if (now_ % kUnitsPerTick == 0) {
-        ++result_.ticks;
-        for (auto& [id, n] : nodes_) {
-          if (n.raw) n.raw->Tick();
-        }
+      if (now_ % kUnitsPerTick == 0) ++result_.ticks;
+      // Each node's clock has its own phase and, in skewed seeds, runs up to 10% fast or
+      // slow. (Much larger skew can starve a slow node without pre-vote: a faster node
+      // with a shorter log keeps resetting its timer; pre-vote is the cure.)
+      for (auto& [id, n] : nodes_) {
+        if (now_ < n.next_tick_at) continue;
+        n.next_tick_at = now_ + n.tick_period_units;
+        if (n.raw) n.raw->Tick();
       }
       for (auto& [id, n] : nodes_) {
         if (n.raw && n.pending && now_ >= n.persist_at) {
@@ -700,8 +709,15 @@ class Simulation {
           Trace(absl::StrCat("node ", id, n.removed ? " removed" : " down"));
           continue;
         }
+        const Raft& r = n.raw->raft();
+        std::string conf;
+        for (uint64_t v : r.tracker().voters()) absl::StrAppend(&conf, "v", v, " ");
+        for (uint64_t v : r.tracker().learners()) absl::StrAppend(&conf, "l", v, " ");
         Trace(absl::StrCat("node ", n.raw->GetStatus().DebugString(), " app_applied=", n.applied,
-                           " last=", n.raw->raft().log().LastIndex()));
+                           " last=", r.log().LastIndex(), "@", r.log().LastTerm(),
+                           " elapsed/timeout=", r.randomized_election_timeout(), " conf=", conf,
+                           " pending_ready=", n.pending.has_value(), " tick_period=",
+                           n.tick_period_units));
       }
     }
     throw Violation{what};
@@ -806,7 +822,8 @@ class Simulation {
   uint64_t delay_max_units_ = 10;
   uint64_t persist_delay_max_units_ = 0;
   uint64_t max_committed_per_ready_ = 0;
-  bool disable_forwarding_ = false;  // 0: each Ready is handled synchronously.
+  bool disable_forwarding_ = false;
+  bool clock_skew_ = false;  // 0: each Ready is handled synchronously.
 
   std::map<uint64_t, Node> nodes_;
   std::set<std::pair<uint64_t, uint64_t>> blocked_;  // (from, to) links that are cut.
