@@ -40,6 +40,9 @@ struct Client::Endpoint {
     // (GRPC_ARG_MIN_RECONNECT_BACKOFF_MS is left alone: it is also the connect timeout.)
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+    // Each Client gets its own connections (gRPC would share them between channels to the
+    // same address), so a load generator can open several.
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     auto ep = std::make_unique<Endpoint>();
     ep->name = std::move(name);
     ep->target = std::move(target);
@@ -340,6 +343,78 @@ absl::StatusOr<std::unique_ptr<WatchStream>> Client::Watch(const pb::WatchCreate
     return ended.status();
   }
   return watch;
+}
+
+absl::StatusOr<pb::DefragmentResponse> Client::Defragment(absl::string_view endpoint) {
+  pb::DefragmentResponse response;
+  absl::Status status = InvokeOn(endpoint, [&](Endpoint& ep, grpc::ClientContext& ctx) {
+    return ep.maintenance->Defragment(&ctx, pb::DefragmentRequest(), &response);
+  });
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::StatusOr<pb::MoveLeaderResponse> Client::MoveLeader(absl::string_view endpoint,
+                                                          uint64_t target_id) {
+  pb::MoveLeaderRequest request;
+  request.set_targetid(target_id);
+  pb::MoveLeaderResponse response;
+  absl::Status status = InvokeOn(endpoint, [&](Endpoint& ep, grpc::ClientContext& ctx) {
+    return ep.maintenance->MoveLeader(&ctx, request, &response);
+  });
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::StatusOr<pb::AlarmResponse> Client::Alarm(const pb::AlarmRequest& request) {
+  pb::AlarmResponse response;
+  const bool idempotent = request.action() == pb::AlarmRequest::GET;
+  absl::Status status = Invoke(idempotent, [&](Endpoint& ep, grpc::ClientContext& ctx) {
+    return ep.maintenance->Alarm(&ctx, request, &response);
+  });
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::StatusOr<pb::MemberAddResponse> Client::MemberAdd(const pb::MemberAddRequest& request) {
+  pb::MemberAddResponse response;
+  absl::Status status = Invoke(/*idempotent=*/false, [&](Endpoint& ep, grpc::ClientContext& ctx) {
+    return ep.cluster->MemberAdd(&ctx, request, &response);
+  });
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::StatusOr<pb::MemberRemoveResponse> Client::MemberRemove(uint64_t id) {
+  pb::MemberRemoveRequest request;
+  request.set_id(id);
+  pb::MemberRemoveResponse response;
+  absl::Status status = Invoke(/*idempotent=*/false, [&](Endpoint& ep, grpc::ClientContext& ctx) {
+    return ep.cluster->MemberRemove(&ctx, request, &response);
+  });
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::StatusOr<pb::MemberUpdateResponse> Client::MemberUpdate(
+    const pb::MemberUpdateRequest& request) {
+  pb::MemberUpdateResponse response;
+  absl::Status status = Invoke(/*idempotent=*/false, [&](Endpoint& ep, grpc::ClientContext& ctx) {
+    return ep.cluster->MemberUpdate(&ctx, request, &response);
+  });
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::StatusOr<pb::MemberPromoteResponse> Client::MemberPromote(uint64_t id) {
+  pb::MemberPromoteRequest request;
+  request.set_id(id);
+  pb::MemberPromoteResponse response;
+  absl::Status status = Invoke(/*idempotent=*/false, [&](Endpoint& ep, grpc::ClientContext& ctx) {
+    return ep.cluster->MemberPromote(&ctx, request, &response);
+  });
+  if (!status.ok()) return status;
+  return response;
 }
 
 absl::StatusOr<pb::LeaseGrantResponse> Client::LeaseGrant(const pb::LeaseGrantRequest& request) {

@@ -115,9 +115,23 @@ class Client {
   absl::StatusOr<etcdserverpb::HashKVResponse> HashKV(absl::string_view endpoint,
                                                       int64_t revision);
 
+  // Defragments the backend of exactly `endpoint`; no failover.
+  absl::StatusOr<etcdserverpb::DefragmentResponse> Defragment(absl::string_view endpoint);
+  // Asks `endpoint`, which must be the leader, to hand leadership to member `target_id`.
+  absl::StatusOr<etcdserverpb::MoveLeaderResponse> MoveLeader(absl::string_view endpoint,
+                                                              uint64_t target_id);
+  // Lists (GET), raises or clears alarms.
+  absl::StatusOr<etcdserverpb::AlarmResponse> Alarm(const etcdserverpb::AlarmRequest& request);
+
   // Cluster service.
   absl::StatusOr<etcdserverpb::MemberListResponse> MemberList(
       const etcdserverpb::MemberListRequest& request);
+  absl::StatusOr<etcdserverpb::MemberAddResponse> MemberAdd(
+      const etcdserverpb::MemberAddRequest& request);
+  absl::StatusOr<etcdserverpb::MemberRemoveResponse> MemberRemove(uint64_t id);
+  absl::StatusOr<etcdserverpb::MemberUpdateResponse> MemberUpdate(
+      const etcdserverpb::MemberUpdateRequest& request);
+  absl::StatusOr<etcdserverpb::MemberPromoteResponse> MemberPromote(uint64_t id);
 
   // Watch service: opens a stream on a connected endpoint and sends `create` on it. The
   // first response (read with Next()) confirms the watcher ("created") or cancels it.

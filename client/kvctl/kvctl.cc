@@ -14,6 +14,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "client/client.h"
 #include "client/kvctl/exit.h"
@@ -57,6 +60,12 @@ Commands:
   lease list
   lease keep-alive [--once] ID
   member list                 lists the cluster's members
+  member add NAME --peer-urls=URL,... [--learner]
+  member remove|promote ID    (member ids are hexadecimal)
+  member update ID --peer-urls=URL,...
+  move-leader ID              transfers leadership (to be run against the leader's endpoint)
+  alarm list|disarm           lists or clears alarms (e.g. NOSPACE)
+  defrag [--cluster]          defragments each endpoint's backend
   version                     prints the version
 
 Global flags:
@@ -469,17 +478,166 @@ absl::Status RunLease(Context& ctx, const std::vector<std::string>& positional, 
                      "usage: kvctl lease grant|revoke|timetolive|list|keep-alive ...");
 }
 
-absl::Status RunMember(Context& ctx, const std::vector<std::string>& positional) {
-  if (positional.empty() || positional[0] != "list") {
-    return MakeFailure(kExitBadArgs, "usage: kvctl member list (add/remove/update/promote: "
-                                     "use etcdctl for now)");
+struct MemberFlags {
+  std::string peer_urls;
+  bool learner = false;
+  void Register(FlagSet& flags) {
+    flags.String("peer-urls", '\0', &peer_urls);
+    flags.Bool("learner", '\0', &learner);
+  }
+};
+
+absl::Status MemberIdArg(const std::vector<std::string>& args, uint64_t* id) {
+  if (args.size() != 1) return MakeFailure(kExitBadArgs, "member ID is not provided");
+  if (ParseHexUint64(args[0], id)) return absl::OkStatus();
+  return MakeFailure(kExitBadArgs, absl::StrCat("bad member ID arg (strconv.ParseUint: parsing \"",
+                                                args[0], "\": invalid syntax), expecting ID in Hex"));
+}
+
+absl::Status RunMember(Context& ctx, const std::vector<std::string>& positional,
+                       const MemberFlags& flags) {
+  const std::string sub = positional.empty() ? "" : positional[0];
+  const std::vector<std::string> args(positional.begin() + (positional.empty() ? 0 : 1),
+                                      positional.end());
+  absl::StatusOr<client::Client*> c = ctx.Client();
+  if (!c.ok()) return c.status();
+  Printer printer = ctx.printer();
+  uint64_t id = 0;
+  if (sub == "list") {
+    absl::StatusOr<pb::MemberListResponse> r = (*c)->MemberList(pb::MemberListRequest());
+    if (!r.ok()) return r.status();
+    printer.MemberList(*r);
+    return absl::OkStatus();
+  }
+  if (sub == "add") {
+    if (args.empty()) return MakeFailure(kExitBadArgs, "member name not provided");
+    if (args.size() > 1) {
+      std::string error = "too many arguments";
+      for (const std::string& a : args) {
+        if (absl::StartsWith(absl::AsciiStrToLower(a), "http")) {
+          absl::StrAppend(&error, ", did you mean --peer-urls=", a);
+        }
+      }
+      return MakeFailure(kExitBadArgs, error);
+    }
+    if (flags.peer_urls.empty()) return MakeFailure(kExitBadArgs, "member peer urls not provided");
+    pb::MemberAddRequest request;
+    for (absl::string_view u : absl::StrSplit(flags.peer_urls, ',')) request.add_peerurls(std::string(u));
+    request.set_islearner(flags.learner);
+    absl::StatusOr<pb::MemberAddResponse> r = (*c)->MemberAdd(request);
+    if (!r.ok()) return r.status();
+    if (absl::Status s = printer.MemberChange("added to", r->member().id(), r->header(), *r);
+        !s.ok()) {
+      return s;
+    }
+    if (ctx.format() == Format::kSimple) {
+      // What the new member needs to join, in etcd's environment variables.
+      std::vector<std::string> conf;
+      for (const pb::Member& m : r->members()) {
+        for (const std::string& u : m.peerurls()) {
+          conf.push_back(absl::StrCat(m.id() == r->member().id() ? args[0] : m.name(), "=", u));
+        }
+      }
+      ctx.io().out << "\nETCD_NAME=" << GoQuote(args[0]) << "\n"
+                   << "ETCD_INITIAL_CLUSTER=" << GoQuote(absl::StrJoin(conf, ",")) << "\n"
+                   << "ETCD_INITIAL_ADVERTISE_PEER_URLS=" << GoQuote(flags.peer_urls) << "\n"
+                   << "ETCD_INITIAL_CLUSTER_STATE=\"existing\"\n";
+    }
+    return absl::OkStatus();
+  }
+  if (sub == "remove" || sub == "promote" || sub == "update") {
+    if (absl::Status s = MemberIdArg(args, &id); !s.ok()) return s;
+    if (sub == "remove") {
+      absl::StatusOr<pb::MemberRemoveResponse> r = (*c)->MemberRemove(id);
+      if (!r.ok()) return r.status();
+      return printer.MemberChange("removed from", id, r->header(), *r);
+    }
+    if (sub == "promote") {
+      absl::StatusOr<pb::MemberPromoteResponse> r = (*c)->MemberPromote(id);
+      if (!r.ok()) return r.status();
+      return printer.MemberChange("promoted in", id, r->header(), *r);
+    }
+    if (flags.peer_urls.empty()) return MakeFailure(kExitBadArgs, "member peer urls not provided");
+    pb::MemberUpdateRequest request;
+    request.set_id(id);
+    for (absl::string_view u : absl::StrSplit(flags.peer_urls, ',')) request.add_peerurls(std::string(u));
+    absl::StatusOr<pb::MemberUpdateResponse> r = (*c)->MemberUpdate(request);
+    if (!r.ok()) return r.status();
+    return printer.MemberChange("updated in", id, r->header(), *r);
+  }
+  return MakeFailure(kExitBadArgs, "usage: kvctl member list|add|remove|update|promote ...");
+}
+
+// Finds the leader among the endpoints (by asking each for its status) and asks it to
+// transfer leadership, as etcdctl does.
+absl::Status RunMoveLeader(Context& ctx, const std::vector<std::string>& args) {
+  if (args.size() != 1) return MakeFailure(kExitBadArgs, "move-leader command needs 1 argument");
+  uint64_t target = 0;
+  if (!ParseHexUint64(args[0], &target)) {
+    return MakeFailure(kExitBadArgs, absl::StrCat("strconv.ParseUint: parsing \"", args[0],
+                                                  "\": invalid syntax"));
   }
   absl::StatusOr<client::Client*> c = ctx.Client();
   if (!c.ok()) return c.status();
-  absl::StatusOr<pb::MemberListResponse> r = (*c)->MemberList(pb::MemberListRequest());
-  if (!r.ok()) return r.status();
-  ctx.printer().MemberList(*r);
-  return absl::OkStatus();
+  for (const std::string& ep : ctx.globals().endpoints) {
+    absl::StatusOr<pb::StatusResponse> status = (*c)->Status(ep);
+    if (!status.ok()) return status.status();
+    if (status->header().member_id() != status->leader()) continue;
+    absl::StatusOr<pb::MoveLeaderResponse> r = (*c)->MoveLeader(ep, target);
+    if (!r.ok()) return r.status();
+    return ctx.printer().MoveLeader(status->leader(), target, *r);
+  }
+  return MakeFailure(kExitBadArgs, absl::StrCat("no leader endpoint given at [",
+                                                absl::StrJoin(ctx.globals().endpoints, " "), "]"));
+}
+
+absl::Status RunAlarm(Context& ctx, const std::vector<std::string>& positional) {
+  const std::string sub = positional.empty() ? "" : positional[0];
+  if (sub != "list" && sub != "disarm") {
+    return MakeFailure(kExitBadArgs, "usage: kvctl alarm list|disarm");
+  }
+  if (positional.size() > 1) {
+    return MakeFailure(kExitBadArgs, absl::StrCat("alarm ", sub, " command accepts no arguments"));
+  }
+  absl::StatusOr<client::Client*> c = ctx.Client();
+  if (!c.ok()) return c.status();
+  pb::AlarmRequest list;
+  list.set_action(pb::AlarmRequest::GET);
+  absl::StatusOr<pb::AlarmResponse> alarms = (*c)->Alarm(list);
+  if (!alarms.ok()) return alarms.status();
+  if (sub == "list") return ctx.printer().Alarm(*alarms);
+  // Disarm every raised alarm, one request each (as etcd's clientv3 does).
+  pb::AlarmResponse disarmed;
+  for (const pb::AlarmMember& a : alarms->alarms()) {
+    pb::AlarmRequest request;
+    request.set_action(pb::AlarmRequest::DEACTIVATE);
+    request.set_memberid(a.memberid());
+    request.set_alarm(a.alarm());
+    absl::StatusOr<pb::AlarmResponse> r = (*c)->Alarm(request);
+    if (!r.ok()) return r.status();
+    disarmed.mutable_alarms()->MergeFrom(r->alarms());
+  }
+  return ctx.printer().Alarm(disarmed);
+}
+
+// Defragments each endpoint; failures are reported per endpoint, then exit kExitError.
+absl::Status RunDefrag(Context& ctx, bool cluster) {
+  absl::StatusOr<std::vector<std::string>> endpoints = EndpointsOf(ctx, cluster);
+  if (!endpoints.ok()) return endpoints.status();
+  absl::StatusOr<client::Client*> c = ctx.Client();
+  if (!c.ok()) return c.status();
+  bool failed = false;
+  for (const std::string& ep : *endpoints) {
+    absl::StatusOr<pb::DefragmentResponse> r = (*c)->Defragment(ep);
+    if (!r.ok()) {
+      failed = true;
+      ctx.io().err << "Failed to defragment etcd member[" << ep << "] (" << ErrorText(r.status())
+                   << ")\n";
+    } else {
+      ctx.io().out << "Finished defragmenting etcd member[" << ep << "]\n";
+    }
+  }
+  return failed ? MakeFailure(kExitError, "") : absl::OkStatus();
 }
 
 // Sets unset global flags from ETCDCTL_* environment variables.
@@ -527,6 +685,7 @@ int Run(const std::vector<std::string>& args, Io io) {
   bool cluster = false;
   int64_t hash_rev = 0;
   WatchFlags watch;
+  MemberFlags member;
   bool lease_keys = false;
   bool lease_once = false;
   if (command == "get") {
@@ -547,7 +706,11 @@ int Run(const std::vector<std::string>& args, Io io) {
   } else if (command == "lease") {
     flags.Bool("keys", '\0', &lease_keys);
     flags.Bool("once", '\0', &lease_once);
-  } else if (command != "version" && command != "member") {
+  } else if (command == "member") {
+    member.Register(flags);
+  } else if (command == "defrag") {
+    flags.Bool("cluster", '\0', &cluster);
+  } else if (command != "version" && command != "move-leader" && command != "alarm") {
     return Fail(io, MakeFailure(kExitError,
                                 absl::StrCat("unknown command \"", command, "\" for \"kvctl\"")));
   }
@@ -580,7 +743,13 @@ int Run(const std::vector<std::string>& args, Io io) {
   } else if (command == "lease") {
     status = RunLease(ctx, *positional, lease_keys, lease_once);
   } else if (command == "member") {
-    status = RunMember(ctx, *positional);
+    status = RunMember(ctx, *positional, member);
+  } else if (command == "move-leader") {
+    status = RunMoveLeader(ctx, *positional);
+  } else if (command == "alarm") {
+    status = RunAlarm(ctx, *positional);
+  } else if (command == "defrag") {
+    status = RunDefrag(ctx, cluster);
   } else if (command == "endpoint") {
     const std::string sub = positional->empty() ? "" : (*positional)[0];
     if (sub == "status") {

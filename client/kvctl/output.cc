@@ -954,4 +954,66 @@ void Printer::MemberList(const pb::MemberListResponse& r) {
   }
 }
 
+absl::Status Printer::MemberChange(absl::string_view verb, uint64_t member_id,
+                                   const pb::ResponseHeader& header, const Message& response) {
+  switch (format_) {
+    case Format::kSimple:
+      out_ << absl::StrFormat("Member %16x %s cluster %16x\n", member_id, verb,
+                              header.cluster_id());
+      break;
+    case Format::kJson:
+      out_ << EtcdJson(response) << "\n";
+      break;
+    case Format::kFields:
+      FieldsHeader(header);
+      break;
+    case Format::kTable:
+      return Unsupported();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Printer::MoveLeader(uint64_t from, uint64_t to, const pb::MoveLeaderResponse& r) {
+  switch (format_) {
+    case Format::kSimple:
+      out_ << absl::StrFormat("Leadership transferred from %x to %x\n", from, to);
+      break;
+    case Format::kJson:
+      out_ << EtcdJson(r) << "\n";
+      break;
+    case Format::kFields:
+    case Format::kTable:
+      return MakeFailure(kExitBadFeature,
+                         absl::StrCat(format_ == Format::kTable ? "table" : "fields",
+                                      " not supported as output format"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Printer::Alarm(const pb::AlarmResponse& r) {
+  switch (format_) {
+    case Format::kSimple:
+      // Go's %+v of the message: its compact text form, each field followed by a space.
+      for (const pb::AlarmMember& a : r.alarms()) {
+        if (a.memberid() != 0) out_ << "memberID:" << a.memberid() << " ";
+        if (a.alarm() != pb::NONE) out_ << "alarm:" << pb::AlarmType_Name(a.alarm()) << " ";
+        out_ << "\n";
+      }
+      break;
+    case Format::kJson:
+      out_ << EtcdJson(r) << "\n";
+      break;
+    case Format::kFields:
+      FieldsHeader(r.header());
+      for (const pb::AlarmMember& a : r.alarms()) {
+        out_ << "\"MemberID\" : " << a.memberid() << "\n\"AlarmType\" : "
+             << pb::AlarmType_Name(a.alarm()) << "\n\n";
+      }
+      break;
+    case Format::kTable:
+      return Unsupported();
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace kvd::kvctl

@@ -99,6 +99,14 @@ class Printer {
                                bool keys);
   absl::Status LeaseLeases(const etcdserverpb::LeaseLeasesResponse& response);
   void MemberList(const etcdserverpb::MemberListResponse& response);
+  // member add/remove/update/promote: `verb` is "added to", "removed from", "updated in"
+  // or "promoted in"; `response` is the RPC's response (for json).
+  absl::Status MemberChange(absl::string_view verb, uint64_t member_id,
+                            const etcdserverpb::ResponseHeader& header,
+                            const google::protobuf::Message& response);
+  absl::Status MoveLeader(uint64_t from, uint64_t to,
+                          const etcdserverpb::MoveLeaderResponse& response);
+  absl::Status Alarm(const etcdserverpb::AlarmResponse& response);
 
  private:
   absl::Status Unsupported() const;

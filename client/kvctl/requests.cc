@@ -23,12 +23,7 @@ std::string PrefixRangeEnd(const std::string& prefix) {
   return std::string(1, '\0');  // every byte is 0xff: no upper bound
 }
 
-bool ParseHexInt64(absl::string_view text, int64_t* out) {
-  bool negative = false;
-  if (!text.empty() && (text[0] == '+' || text[0] == '-')) {
-    negative = text[0] == '-';
-    text.remove_prefix(1);
-  }
+bool ParseHexUint64(absl::string_view text, uint64_t* out) {
   if (text.empty()) return false;
   uint64_t value = 0;
   for (char c : text) {
@@ -45,6 +40,18 @@ bool ParseHexInt64(absl::string_view text, int64_t* out) {
     if (value > (std::numeric_limits<uint64_t>::max() >> 4)) return false;
     value = value << 4 | static_cast<uint64_t>(digit);
   }
+  *out = value;
+  return true;
+}
+
+bool ParseHexInt64(absl::string_view text, int64_t* out) {
+  bool negative = false;
+  if (!text.empty() && (text[0] == '+' || text[0] == '-')) {
+    negative = text[0] == '-';
+    text.remove_prefix(1);
+  }
+  uint64_t value = 0;
+  if (!ParseHexUint64(text, &value)) return false;
   const uint64_t limit = static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) +
                          (negative ? 1 : 0);
   if (value > limit) return false;

@@ -62,8 +62,10 @@ absl::StatusOr<etcdserverpb::PutRequest> BuildPut(const std::vector<std::string>
 absl::StatusOr<etcdserverpb::DeleteRangeRequest> BuildDelete(
     const std::vector<std::string>& args, const DelFlags& flags);
 
-// Parses a signed hexadecimal int64 as Go's strconv.ParseInt(s, 16, 64) does.
+// Parse hexadecimal numbers as Go's strconv.ParseInt(s, 16, 64) (optional sign) and
+// strconv.ParseUint(s, 16, 64) do: no "0x" prefix, no overflow.
 bool ParseHexInt64(absl::string_view text, int64_t* out);
+bool ParseHexUint64(absl::string_view text, uint64_t* out);
 
 }  // namespace kvd::kvctl
 

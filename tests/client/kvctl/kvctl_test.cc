@@ -349,6 +349,60 @@ TEST_F(KvctlTest, MemberList) {
       << r.out;
 }
 
+TEST_F(KvctlTest, MembershipChangesWithALearner) {
+  // A learner does not count for quorum, so adding one that never starts keeps the
+  // single-member cluster available.
+  const std::string peer = absl::StrCat("http://127.0.0.1:", testing::FreePort());
+  RunResult add = Kvctl({"member", "add", "learner1", "--learner", "--peer-urls=" + peer});
+  ASSERT_EQ(add.exit_code, 0) << add.err;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(add.out, m,
+                                std::regex(R"re(^Member +([0-9a-f]+) added to cluster +[0-9a-f]+\n)re")))
+      << add.out;
+  const std::string id = m[1].str();
+  EXPECT_TRUE(absl::StrContains(add.out, "\nETCD_NAME=\"learner1\"\n")) << add.out;
+  EXPECT_TRUE(absl::StrContains(add.out, "learner1=" + peer)) << add.out;
+  EXPECT_TRUE(absl::EndsWith(add.out, "ETCD_INITIAL_ADVERTISE_PEER_URLS=\"" + peer +
+                                          "\"\nETCD_INITIAL_CLUSTER_STATE=\"existing\"\n"))
+      << add.out;
+  RunResult list = Kvctl({"member", "list"});
+  EXPECT_TRUE(absl::StrContains(list.out, id + ", unstarted, , " + peer + ", , true\n")) << list.out;
+
+  const std::string peer2 = absl::StrCat("http://127.0.0.1:", testing::FreePort());
+  RunResult update = Kvctl({"member", "update", id, "--peer-urls=" + peer2});
+  EXPECT_EQ(update.exit_code, 0) << update.err;
+  EXPECT_TRUE(std::regex_match(update.out, std::regex(R"re(Member +[0-9a-f]+ updated in cluster +[0-9a-f]+\n)re")))
+      << update.out;
+  RunResult promote = Kvctl({"member", "promote", id});
+  EXPECT_EQ(promote.exit_code, 1);
+  EXPECT_EQ(promote.err,
+            "Error: etcdserver: can only promote a learner member which is in sync with leader\n");
+  RunResult remove = Kvctl({"member", "remove", id});
+  EXPECT_EQ(remove.exit_code, 0) << remove.err;
+  EXPECT_TRUE(std::regex_match(remove.out, std::regex(R"re(Member +[0-9a-f]+ removed from cluster +[0-9a-f]+\n)re")))
+      << remove.out;
+  EXPECT_RUN(Kvctl({"member", "remove", id}), 1, "", "Error: etcdserver: member not found\n");
+  EXPECT_RUN(Kvctl({"member", "add", "x"}), 128, "", "Error: member peer urls not provided\n");
+  EXPECT_RUN(Kvctl({"member", "remove", "zz"}), 128, "",
+             "Error: bad member ID arg (strconv.ParseUint: parsing \"zz\": invalid syntax), "
+             "expecting ID in Hex\n");
+}
+
+TEST_F(KvctlTest, MaintenanceCommands) {
+  RunResult status = Kvctl({"endpoint", "status"});
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  const std::vector<std::string> fields = absl::StrSplit(status.out, ", ");
+  ASSERT_GT(fields.size(), 2u);
+  const std::string self = fields[1];
+  EXPECT_RUN(Kvctl({"move-leader", self}), 0,
+             absl::StrCat("Leadership transferred from ", self, " to ", self, "\n"), "");
+  EXPECT_RUN(Kvctl({"move-leader", "1234"}), 1, "", "Error: etcdserver: bad leader transferee\n");
+  EXPECT_RUN(Kvctl({"alarm", "list"}), 0, "", "");
+  EXPECT_RUN(Kvctl({"alarm", "disarm"}), 0, "", "");
+  EXPECT_RUN(Kvctl({"defrag"}), 0,
+             "Finished defragmenting etcd member[" + server_->endpoint() + "]\n", "");
+}
+
 TEST_F(KvctlTest, UnreachableEndpoints) {
   const std::string dead = absl::StrCat("127.0.0.1:", testing::FreePort());
   const absl::Time start = absl::Now();

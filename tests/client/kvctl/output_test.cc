@@ -454,6 +454,34 @@ TEST_F(PrinterTest, MemberListInEveryFormat) {
             "+------------------+---------+---------+------------------------+------------------------+------------+\n");
 }
 
+TEST_F(PrinterTest, MemberChangesMoveLeaderAndAlarms) {
+  pb::MemberRemoveResponse removed;
+  SetHeader(removed.mutable_header(), 0);
+  removed.mutable_header()->set_cluster_id(0x9d953f1f1c4fe322ULL);
+  ASSERT_TRUE(Make(Format::kSimple)
+                  .MemberChange("removed from", 0x6fecff55318fcb1ULL, removed.header(), removed)
+                  .ok());
+  EXPECT_EQ(out_.str(), "Member  6fecff55318fcb1 removed from cluster 9d953f1f1c4fe322\n");
+  EXPECT_FALSE(Make(Format::kTable).MemberChange("removed from", 1, removed.header(), removed).ok());
+  out_.str("");
+  ASSERT_TRUE(Make(Format::kSimple)
+                  .MoveLeader(0x6a67ae22c1a50d35ULL, 0x6a67ae22c1a50d35ULL, pb::MoveLeaderResponse())
+                  .ok());
+  EXPECT_EQ(out_.str(), "Leadership transferred from 6a67ae22c1a50d35 to 6a67ae22c1a50d35\n");
+  out_.str("");
+  pb::AlarmResponse alarms;
+  pb::AlarmMember* a = alarms.add_alarms();
+  a->set_memberid(7667288354922499381ULL);
+  a->set_alarm(pb::NOSPACE);
+  ASSERT_TRUE(Make(Format::kSimple).Alarm(alarms).ok());
+  ASSERT_TRUE(Make(Format::kJson).Alarm(alarms).ok());
+  ASSERT_TRUE(Make(Format::kJson).Alarm(pb::AlarmResponse()).ok());
+  EXPECT_EQ(out_.str(),
+            "memberID:7667288354922499381 alarm:NOSPACE \n"
+            R"({"alarms":[{"memberID":7667288354922499381,"alarm":1}]})"
+            "\n{}\n");
+}
+
 TEST(ParseFormatTest, KnownAndUnknownFormats) {
   Format f;
   EXPECT_TRUE(ParseFormat("simple", &f).ok());

@@ -30,6 +30,12 @@ TEST(ParseHexInt64Test, LikeStrconvParseIntBase16) {
   EXPECT_FALSE(ParseHexInt64("0x10", &v));
   EXPECT_FALSE(ParseHexInt64("", &v));
   EXPECT_FALSE(ParseHexInt64("zz", &v));
+  uint64_t u = 0;
+  EXPECT_TRUE(ParseHexUint64("a88b7f4e8a5c2e80", &u));
+  EXPECT_EQ(u, 0xa88b7f4e8a5c2e80ULL);
+  EXPECT_TRUE(ParseHexUint64("ffffffffffffffff", &u));
+  EXPECT_FALSE(ParseHexUint64("10000000000000000", &u));
+  EXPECT_FALSE(ParseHexUint64("-1", &u));
 }
 
 TEST(BuildRangeTest, PlainKeyAndRange) {
