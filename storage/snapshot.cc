@@ -293,8 +293,7 @@ uint32_t Crc32c(uint32_t crc, const void* data, size_t n) {
   return ~c;
 }
 
-absl::Status WriteStateSnapshot(Engine& engine, const std::string& dir,
-                                SnapshotManifest* manifest) {
+absl::StatusOr<SnapshotManifest> WriteStateSnapshot(Engine& engine, const std::string& dir) {
   rocksdb::DB* db = engine.db();
   const rocksdb::Snapshot* snapshot = db->GetSnapshot();
   struct Release {
@@ -327,8 +326,7 @@ absl::Status WriteStateSnapshot(Engine& engine, const std::string& dir,
     return s;
   }
   if (absl::Status s = SyncPath(dir, /*directory=*/true); !s.ok()) return s;
-  if (manifest != nullptr) *manifest = std::move(m);
-  return absl::OkStatus();
+  return m;
 }
 
 absl::StatusOr<SnapshotManifest> ReadSnapshotManifest(const std::string& dir) {

@@ -77,11 +77,10 @@ struct SnapshotManifest {
 
 // Writes the replicated state, as of one RocksDB snapshot, into dir (which must exist and
 // should be empty): one SST per non-empty family and the manifest, all fsynced, and the
-// directory too. The applied index is the meta family's "applied_index" in that same
-// snapshot (0 when absent). If manifest is not null, it receives what was written.
+// directory too. Returns the manifest. The applied index is the meta family's
+// "applied_index" in that same snapshot (0 when absent).
 // Errors: whatever RocksDB or the file system report; dir may then hold partial files.
-absl::Status WriteStateSnapshot(Engine& engine, const std::string& dir,
-                                SnapshotManifest* manifest = nullptr);
+absl::StatusOr<SnapshotManifest> WriteStateSnapshot(Engine& engine, const std::string& dir);
 
 // Reads and checks dir's manifest (its own CRC and syntax; not the files). DataLoss when it is
 // corrupt, NotFound when missing.

@@ -152,9 +152,9 @@ class SnapshotTest : public ::testing::Test {
   }
 
   void WriteSnapshot() {
-    SnapshotManifest m;
-    absl::Status s = WriteStateSnapshot(*src_.engine, snap_dir_, &m);
-    ASSERT_TRUE(s.ok()) << s;
+    absl::StatusOr<SnapshotManifest> written = WriteStateSnapshot(*src_.engine, snap_dir_);
+    ASSERT_TRUE(written.ok()) << written.status();
+    const SnapshotManifest& m = *written;
     EXPECT_EQ(m.applied_index, 100u);
     auto read = ReadSnapshotManifest(snap_dir_);
     ASSERT_TRUE(read.ok()) << read.status();
@@ -254,11 +254,10 @@ TEST_F(SnapshotTest, InstallReplacesReplicatedStateExactly) {
 TEST_F(SnapshotTest, EmptySnapshotEmptiesTheState) {
   dst_.Fill("dst/", 40, 7);
   dst_.PutRaw(Cf::kMeta, "member_id", Be64(2222));
-  SnapshotManifest m;
-  absl::Status s = WriteStateSnapshot(*src_.engine, snap_dir_, &m);
-  ASSERT_TRUE(s.ok()) << s;
-  EXPECT_EQ(m.applied_index, 0u);
-  for (const SnapshotFileInfo& f : m.files) EXPECT_TRUE(f.file_name.empty());
+  absl::StatusOr<SnapshotManifest> m = WriteStateSnapshot(*src_.engine, snap_dir_);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->applied_index, 0u);
+  for (const SnapshotFileInfo& f : m->files) EXPECT_TRUE(f.file_name.empty());
   ASSERT_TRUE(InstallStateSnapshot(*dst_.engine, snap_dir_).ok());
   EXPECT_EQ(CountKeys(DumpState(*dst_.engine)), 0u);
   EXPECT_EQ(dst_.GetRaw(Cf::kMeta, "member_id"), Be64(2222));
