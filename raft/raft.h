@@ -7,7 +7,7 @@
 //     §9.6), then dispatches to the role's step function.
 //   - Role dispatch swaps `step_` and `tick_` on BecomeFollower/Candidate/PreCandidate/
 //     Leader, so each role's behaviour reads in one place.
-//   - Output goes to msgs_ and read_states_, drained by RawNode::Ready().
+//   - Output goes to msgs_ and read_states_, drained by RawNode::GetReady().
 #ifndef KVD_RAFT_RAFT_H_
 #define KVD_RAFT_RAFT_H_
 

@@ -113,12 +113,16 @@ class RawNode {
   // vote earlier under check_quorum.
   void ForgetLeader();
 
+  // Whether GetReady() has work. False while a Ready is outstanding (before Advance).
   bool HasReady() const;
+  // etcd's Ready(); named GetReady because the struct is called Ready.
   // REQUIRES: no Ready outstanding (Advance called after the previous one).
   Ready GetReady();
   // Acknowledges that the last Ready was handled (steps 1-3 of raft/ready.h).
   void Advance();
 
+  // etcd's Status(): id, hard state, soft state, applied, and per-peer progress on the
+  // leader. Cheap enough to call per request for "am I the leader" checks.
   ::kvd::raft::Status GetStatus() const;
 
   // Read-only access to the state machine, for tests, the simulator and Status dumps.

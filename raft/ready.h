@@ -7,7 +7,7 @@
 //      them and truncating any stored entries they overwrite: entries[0].index() may be
 //      <= the stored last index), and `snapshot` (if set; it replaces the whole log and
 //      the application state). Nothing in this Ready may be sent before this write
-//      completes, with one exception: a leader (soft state / Status() says kLeader) may
+//      completes, with one exception: a leader (RawNode::GetStatus() says kLeader) may
 //      send its messages while its own write is in flight, because it counts itself
 //      toward a quorum only once its own entries are stable (after Advance).
 //   2. Send `messages`. Sending is unreliable by contract: raft/ retries. If a peer cannot
@@ -18,7 +18,7 @@
 //      applied index. If `snapshot` was set, restore the state machine from it first.
 //      Serve `read_states`: a linearizable read with context ctx may be answered once the
 //      state machine has applied read_state.index.
-//   4. Call RawNode::Advance(). Until then RawNode::Ready() must not be called again
+//   4. Call RawNode::Advance(). Until then RawNode::GetReady() must not be called again
 //      (Tick and Step may be).
 //
 // Step 3 may be done asynchronously (an apply thread) as long as entries are applied in
