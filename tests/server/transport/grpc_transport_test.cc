@@ -367,6 +367,44 @@ TEST_F(GrpcTransportTest, PeerDownThenUpMessagesFlowAgain) {
   EXPECT_TRUE(WaitActive(a->transport.get(), 2, true));
 }
 
+TEST_F(GrpcTransportTest, UpdatePeerMovesTheStreamAndRemovePeerStopsIt) {
+  Member* a = AddMember(1);
+  Member* b = AddMember(2);
+  Member* c = AddMember(3);
+  for (Member* m : {a, b, c}) {
+    m->Start();
+    ASSERT_FALSE(HasFatalFailure());
+  }
+  // A believes B lives at C's address: C refuses the stream (addressed to another member).
+  a->transport->AddPeer(2, {c->url()});
+  auto deadline = Clock::now() + kWaitMax;
+  while (a->UnreachableCount(2) == 0) {
+    ASSERT_LT(Clock::now(), deadline) << "refusal by the wrong member never reported";
+    a->transport->Send({Msg(1, 2, 0)});
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(c->receiver.MessageCount(), 0u);
+
+  a->transport->UpdatePeer(2, {b->url()});
+  deadline = Clock::now() + kWaitMax;
+  while (b->receiver.MessageCount() == 0) {
+    ASSERT_LT(Clock::now(), deadline) << "messages never reached B at its new address";
+    a->transport->Send({Msg(1, 2, 1)});
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(WaitActive(a->transport.get(), 2, true));
+  EXPECT_EQ(c->receiver.MessageCount(), 0u);
+
+  // Removed: nothing more is sent, and sending to it is reported.
+  a->transport->RemovePeer(2);
+  EXPECT_FALSE(a->transport->IsActive(2));
+  int reports = a->UnreachableCount(2);
+  a->transport->Send({Msg(1, 2, 2)});
+  ASSERT_TRUE(a->reports.WaitUntil([&] { return a->unreachable[2] > reports; }));
+  std::lock_guard<std::mutex> lock(b->receiver.inbox.mu());
+  for (const auto& msg : b->receiver.messages) EXPECT_NE(msg.index(), 2u);
+}
+
 TEST_F(GrpcTransportTest, WrongClusterOrRecipientIsRefused) {
   Member* b = AddMember(2);
   StartAll();
