@@ -203,6 +203,8 @@ void RawNode::Advance() {
   }
 }
 
+SoftState RawNode::GetSoftState() const { return raft_->soft_state(); }
+
 ::kvd::raft::Status RawNode::GetStatus() const {
   const Raft& r = *raft_;
   ::kvd::raft::Status st;

@@ -122,8 +122,9 @@ class RawNode {
   void Advance();
 
   // etcd's Status(): id, hard state, soft state, applied, and per-peer progress on the
-  // leader. Cheap enough to call per request for "am I the leader" checks.
+  // leader (which allocates; for a per-request "who leads" check use GetSoftState()).
   ::kvd::raft::Status GetStatus() const;
+  SoftState GetSoftState() const;
 
   // Read-only access to the state machine, for tests, the simulator and Status dumps.
   const Raft& raft() const { return *raft_; }

@@ -120,6 +120,7 @@ TEST(RawNodeTest, StatusShowsProgressOnlyOnTheLeader) {
   EXPECT_EQ(st.progress.at(1).match, 1u);
   EXPECT_EQ(st.conf_state.voters_size(), 1);
   EXPECT_NE(st.DebugString().find("leader"), std::string::npos);
+  EXPECT_EQ(n.node->GetSoftState().raft_state, StateType::kLeader);
 }
 
 TEST(RawNodeTest, RestartReplaysCommittedButUnappliedEntries) {
