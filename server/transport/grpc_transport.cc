@@ -121,6 +121,8 @@ struct Peer {
   std::thread writer;
   std::thread snapshotter;
 
+  // Writer and snapshot threads still running (a removed peer is joined once both exit).
+  std::atomic<int> threads_running{0};
   std::atomic<bool> connected{false};
   std::atomic<int64_t> write_started_ns{0};  // 0: no Write in progress
   std::atomic<bool> report_pending{false};
@@ -231,8 +233,15 @@ class GrpcTransport final : public Transport {
         peer = std::make_shared<Peer>(id);
         peer->urls = peer_urls;
         peers_[id] = peer;
-        peer->writer = std::thread([this, p = peer.get()] { WriterLoop(p); });
-        peer->snapshotter = std::thread([this, p = peer.get()] { SnapshotLoop(p); });
+        peer->threads_running = 2;
+        peer->writer = std::thread([this, p = peer.get()] {
+          WriterLoop(p);
+          --p->threads_running;
+        });
+        peer->snapshotter = std::thread([this, p = peer.get()] {
+          SnapshotLoop(p);
+          --p->threads_running;
+        });
         return;
       }
     }
@@ -250,6 +259,8 @@ class GrpcTransport final : public Transport {
     peer->cv.notify_all();
   }
 
+  // Does not wait for the peer's threads (the snapshot thread may be busy making files):
+  // the watchdog joins them once they have exited, or Stop() does.
   void RemovePeer(uint64_t id) override {
     std::shared_ptr<Peer> peer;
     {
@@ -258,8 +269,9 @@ class GrpcTransport final : public Transport {
       if (it == peers_.end()) return;
       peer = std::move(it->second);
       peers_.erase(it);
+      retired_.push_back(peer);
     }
-    StopPeer(*peer);
+    SignalStop(*peer);
   }
 
   void Send(std::vector<raftpb::Message> msgs) override {
@@ -300,11 +312,13 @@ class GrpcTransport final : public Transport {
 
   void Stop() override {
     std::map<uint64_t, std::shared_ptr<Peer>> peers;
+    std::vector<std::shared_ptr<Peer>> retired;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (stopped_) return;
       stopped_ = true;
       peers.swap(peers_);
+      retired.swap(retired_);
       stop_cv_.notify_all();
     }
     {
@@ -312,8 +326,10 @@ class GrpcTransport final : public Transport {
       inbound_stopped_ = true;
       CancelInboundLocked([](const InboundInfo&) { return true; });
     }
-    for (auto& [id, peer] : peers) StopPeer(*peer);
     if (watchdog_.joinable()) watchdog_.join();
+    for (auto& [id, peer] : peers) SignalStop(*peer);
+    for (auto& [id, peer] : peers) JoinPeer(*peer);
+    for (auto& peer : retired) JoinPeer(*peer);
   }
 
   // ---- for the reactors
@@ -429,18 +445,23 @@ class GrpcTransport final : public Transport {
     return stopped_;
   }
 
-  void StopPeer(Peer& peer) {
+  // Tells the peer's threads to exit, cancelling their calls; does not wait.
+  static void SignalStop(Peer& peer) {
+    std::lock_guard<std::mutex> lock(peer.mu);
+    peer.stopping = true;
+    peer.queue.clear();
+    if (peer.stream_ctx != nullptr) peer.stream_ctx->TryCancel();
+    if (peer.snapshot_ctx != nullptr) peer.snapshot_ctx->TryCancel();
+    peer.cv.notify_all();
+  }
+
+  static void JoinPeer(Peer& peer) {
     std::thread writer;
     std::thread snapshotter;
     {
       std::lock_guard<std::mutex> lock(peer.mu);
-      peer.stopping = true;
-      peer.queue.clear();
-      if (peer.stream_ctx != nullptr) peer.stream_ctx->TryCancel();
-      if (peer.snapshot_ctx != nullptr) peer.snapshot_ctx->TryCancel();
       writer = std::move(peer.writer);
       snapshotter = std::move(peer.snapshotter);
-      peer.cv.notify_all();
     }
     if (writer.joinable()) writer.join();
     if (snapshotter.joinable()) snapshotter.join();
@@ -758,6 +779,15 @@ class GrpcTransport final : public Transport {
         for (const auto& [id, peer] : peers_) peers.push_back(peer);
         unknown.swap(unknown_unreachable_);
         failed_snapshots.swap(failed_snapshots_);
+        // Removed peers whose threads have exited: joining them now is instant.
+        for (auto it = retired_.begin(); it != retired_.end();) {
+          if ((*it)->threads_running == 0) {
+            JoinPeer(**it);
+            it = retired_.erase(it);
+          } else {
+            ++it;
+          }
+        }
       }
       Clock::time_point now = Clock::now();
       int64_t now_ns = NowNanos();
@@ -800,6 +830,7 @@ class GrpcTransport final : public Transport {
   std::condition_variable stop_cv_;
   bool stopped_ = false;
   std::map<uint64_t, std::shared_ptr<Peer>> peers_;
+  std::vector<std::shared_ptr<Peer>> retired_;  // removed, threads not yet joined
   std::set<uint64_t> unknown_unreachable_;  // messages to peers never added
   std::set<uint64_t> failed_snapshots_;     // snapshots to peers never added
   std::thread watchdog_;
