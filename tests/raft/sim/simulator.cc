@@ -470,7 +470,16 @@ class Simulation {
     } else {
       return;
     }
-    absl::Status s = nodes_[l].raw->ProposeConfChange(cc);
+    absl::Status s;
+    if (rng_.OneIn(2)) {
+      s = nodes_[l].raw->ProposeConfChange(cc);
+    } else {
+      raftpb::ConfChangeV2 v2;
+      raftpb::ConfChangeSingle* one = v2.add_changes();
+      one->set_type(cc.type());
+      one->set_node_id(cc.node_id());
+      s = nodes_[l].raw->ProposeConfChange(v2);
+    }
     Trace(absl::StrCat("conf change ", raftpb::ConfChangeType_Name(cc.type()), " ", cc.node_id(),
                        " at ", l, ": ", s.ok() ? "ok" : s.ToString()));
   }
@@ -676,10 +685,18 @@ class Simulation {
       if (e.data()[0] == 'l') live_index_.emplace(e.data(), e.index());
       if (e.data()[0] == 'p' || e.data()[0] == 'l') ++result_.proposals_committed;
     }
-    if (e.type() == raftpb::ENTRY_CONF_CHANGE) {
+    if (e.type() == raftpb::ENTRY_CONF_CHANGE || e.type() == raftpb::ENTRY_CONF_CHANGE_V2) {
       raftpb::ConfChange cc;
-      RAFT_CHECK(cc.ParseFromString(e.data()));
-      n.conf = n.raw->ApplyConfChange(cc);
+      if (e.type() == raftpb::ENTRY_CONF_CHANGE) {
+        RAFT_CHECK(cc.ParseFromString(e.data()));
+        n.conf = n.raw->ApplyConfChange(cc);
+      } else {
+        raftpb::ConfChangeV2 v2;
+        RAFT_CHECK(v2.ParseFromString(e.data()) && v2.changes_size() == 1);
+        cc.set_type(v2.changes(0).type());
+        cc.set_node_id(v2.changes(0).node_id());
+        n.conf = n.raw->ApplyConfChange(v2);
+      }
       ++result_.conf_changes_applied;
       Trace(absl::StrCat("node ", n.id, " applied ", raftpb::ConfChangeType_Name(cc.type()), " ",
                          cc.node_id(), " at ", e.index()));
