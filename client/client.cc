@@ -46,8 +46,7 @@ struct Client::Endpoint {
     auto ep = std::make_unique<Endpoint>();
     ep->name = std::move(name);
     ep->target = std::move(target);
-    ep->channel =
-        grpc::CreateCustomChannel(ep->target, grpc::InsecureChannelCredentials(), args);
+    ep->channel = grpc::CreateCustomChannel(ep->target, grpc::InsecureChannelCredentials(), args);
     ep->kv = pb::KV::NewStub(ep->channel);
     ep->maintenance = pb::Maintenance::NewStub(ep->channel);
     ep->cluster = pb::Cluster::NewStub(ep->channel);
@@ -84,8 +83,7 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
   if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
     return absl::DeadlineExceededError("context deadline exceeded");
   }
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                      status.error_message());
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
 }
 
 absl::StatusOr<std::unique_ptr<Client>> Client::Create(Options options) {
@@ -149,10 +147,9 @@ absl::StatusOr<size_t> Client::Connect(absl::Time dial_deadline) {
   }
   std::vector<std::string> names;
   for (const auto& ep : endpoints_) names.push_back(ep->name);
-  return absl::DeadlineExceededError(
-      absl::StrCat("context deadline exceeded (no endpoint reachable within dial timeout ",
-                   absl::FormatDuration(options_.dial_timeout), ": ",
-                   absl::StrJoin(names, ", "), ")"));
+  return absl::DeadlineExceededError(absl::StrCat(
+      "context deadline exceeded (no endpoint reachable within dial timeout ",
+      absl::FormatDuration(options_.dial_timeout), ": ", absl::StrJoin(names, ", "), ")"));
 }
 
 absl::Status Client::Invoke(
@@ -186,8 +183,8 @@ absl::StatusOr<Client::Endpoint*> Client::Adhoc(absl::string_view endpoint) {
   absl::MutexLock lock(&mu_);
   auto it = adhoc_.find(endpoint);
   if (it == adhoc_.end()) {
-    it = adhoc_.emplace(std::string(endpoint), Endpoint::Open(std::string(endpoint), *target))
-             .first;
+    it =
+        adhoc_.emplace(std::string(endpoint), Endpoint::Open(std::string(endpoint), *target)).first;
   }
   return it->second.get();
 }
@@ -201,8 +198,7 @@ absl::Status Client::InvokeOn(
   const absl::Time dial_deadline = std::min(absl::Now() + options_.dial_timeout, deadline);
   if (!(*ep)->channel->WaitForConnected(ToChrono(dial_deadline))) {
     return absl::DeadlineExceededError(
-        absl::StrCat("context deadline exceeded (", endpoint,
-                     " not reachable within dial timeout ",
+        absl::StrCat("context deadline exceeded (", endpoint, " not reachable within dial timeout ",
                      absl::FormatDuration(options_.dial_timeout), ")"));
   }
   grpc::ClientContext context;
@@ -228,8 +224,7 @@ absl::StatusOr<pb::PutResponse> Client::Put(const pb::PutRequest& request) {
   return response;
 }
 
-absl::StatusOr<pb::DeleteRangeResponse> Client::DeleteRange(
-    const pb::DeleteRangeRequest& request) {
+absl::StatusOr<pb::DeleteRangeResponse> Client::DeleteRange(const pb::DeleteRangeRequest& request) {
   pb::DeleteRangeResponse response;
   absl::Status status = Invoke(/*idempotent=*/false, [&](Endpoint& ep, grpc::ClientContext& ctx) {
     return ep.kv->DeleteRange(&ctx, request, &response);

@@ -22,12 +22,12 @@
 #include <map>
 #include <memory>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "api/etcdserverpb/rpc.grpc.pb.h"
@@ -80,8 +80,7 @@ class WatchStream {
 
   std::shared_ptr<grpc::Channel> channel_;  // keeps the connection alive
   grpc::ClientContext context_;
-  std::unique_ptr<grpc::ClientReaderWriter<etcdserverpb::WatchRequest,
-                                           etcdserverpb::WatchResponse>>
+  std::unique_ptr<grpc::ClientReaderWriter<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>>
       stream_;
   absl::Mutex write_mu_;  // one writer at a time (Send)
   // Owned by the reading thread (Next, then the destructor).
@@ -112,8 +111,7 @@ class Client {
   // Maintenance service, answered by exactly `endpoint` (which need not be one of the
   // client's endpoints); no failover. This is what `endpoint status` needs.
   absl::StatusOr<etcdserverpb::StatusResponse> Status(absl::string_view endpoint);
-  absl::StatusOr<etcdserverpb::HashKVResponse> HashKV(absl::string_view endpoint,
-                                                      int64_t revision);
+  absl::StatusOr<etcdserverpb::HashKVResponse> HashKV(absl::string_view endpoint, int64_t revision);
 
   // Defragments the backend of exactly `endpoint`; no failover.
   absl::StatusOr<etcdserverpb::DefragmentResponse> Defragment(absl::string_view endpoint);

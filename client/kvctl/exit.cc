@@ -38,14 +38,12 @@ std::string ErrorText(const absl::Status& status) {
   }
   // Go's names of the gRPC codes (google.golang.org/grpc/codes).
   static constexpr const char* kNames[] = {
-      "OK",       "Canceled",          "Unknown",            "InvalidArgument",
-      "DeadlineExceeded", "NotFound",  "AlreadyExists",      "PermissionDenied",
-      "ResourceExhausted", "FailedPrecondition", "Aborted",  "OutOfRange",
-      "Unimplemented", "Internal",     "Unavailable",        "DataLoss",
-      "Unauthenticated"};
+      "OK",       "Canceled",       "Unknown",          "InvalidArgument",   "DeadlineExceeded",
+      "NotFound", "AlreadyExists",  "PermissionDenied", "ResourceExhausted", "FailedPrecondition",
+      "Aborted",  "OutOfRange",     "Unimplemented",    "Internal",          "Unavailable",
+      "DataLoss", "Unauthenticated"};
   const int code = static_cast<int>(status.code());
-  const std::string name =
-      code >= 0 && code < 17 ? kNames[code] : absl::StrCat("Code(", code, ")");
+  const std::string name = code >= 0 && code < 17 ? kNames[code] : absl::StrCat("Code(", code, ")");
   return absl::StrCat("rpc error: code = ", name, " desc = ", message);
 }
 

@@ -6,9 +6,8 @@
 #ifndef KVD_CLIENT_KVCTL_EXIT_H_
 #define KVD_CLIENT_KVCTL_EXIT_H_
 
-#include "absl/strings/string_view.h"
-
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 
 namespace kvd::kvctl {
 

@@ -39,12 +39,10 @@ void FlagSet::Bool(std::string name, char shorthand, bool* target) {
   Add(std::move(name), shorthand, true, [target, n](absl::string_view v) {
     if (v == "true" || v == "1" || v == "t" || v == "T" || v == "TRUE" || v == "True") {
       *target = true;
-    } else if (v == "false" || v == "0" || v == "f" || v == "F" || v == "FALSE" ||
-               v == "False") {
+    } else if (v == "false" || v == "0" || v == "f" || v == "F" || v == "FALSE" || v == "False") {
       *target = false;
     } else {
-      return BadValue(v, n, absl::StrCat("strconv.ParseBool: parsing \"", v,
-                                         "\": invalid syntax"));
+      return BadValue(v, n, absl::StrCat("strconv.ParseBool: parsing \"", v, "\": invalid syntax"));
     }
     return absl::OkStatus();
   });
@@ -61,8 +59,7 @@ void FlagSet::Int64(std::string name, int64_t* target) {
   std::string n = name;
   Add(std::move(name), '\0', false, [target, n](absl::string_view v) {
     if (!absl::SimpleAtoi(v, target)) {
-      return BadValue(v, n, absl::StrCat("strconv.ParseInt: parsing \"", v,
-                                         "\": invalid syntax"));
+      return BadValue(v, n, absl::StrCat("strconv.ParseInt: parsing \"", v, "\": invalid syntax"));
     }
     return absl::OkStatus();
   });

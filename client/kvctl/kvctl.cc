@@ -10,13 +10,13 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/match.h"
-#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "client/client.h"
 #include "client/kvctl/exit.h"
@@ -33,7 +33,8 @@ namespace {
 
 constexpr absl::string_view kVersion = "0.1.0";
 
-constexpr absl::string_view kUsage = R"(kvctl: a command line client for kvd and etcd (etcdctl v3 syntax)
+constexpr absl::string_view kUsage =
+    R"(kvctl: a command line client for kvd and etcd (etcdctl v3 syntax)
 
 Usage:
   kvctl [global flags] <command> [flags] [arguments]
@@ -97,7 +98,7 @@ struct Globals {
 
 // Global flags that may also come from the environment, as ETCDCTL_<NAME>.
 constexpr absl::string_view kEnvFlags[] = {"endpoints", "dial-timeout", "command-timeout",
-                                          "write-out", "hex"};
+                                           "write-out", "hex"};
 
 // What every command needs: the parsed global flags, the streams, and a client.
 class Context {
@@ -197,8 +198,8 @@ absl::Status RunCompaction(Context& ctx, const std::vector<std::string>& args, b
   if (args.size() != 1) return MakeFailure(kExitBadArgs, "compaction command needs 1 argument");
   int64_t revision = 0;
   if (!absl::SimpleAtoi(args[0], &revision)) {
-    return MakeFailure(kExitError, absl::StrCat("strconv.ParseInt: parsing \"", args[0],
-                                                "\": invalid syntax"));
+    return MakeFailure(kExitError,
+                       absl::StrCat("strconv.ParseInt: parsing \"", args[0], "\": invalid syntax"));
   }
   absl::StatusOr<client::Client*> c = ctx.Client();
   if (!c.ok()) return c.status();
@@ -403,7 +404,8 @@ absl::Status RunLease(Context& ctx, const std::vector<std::string>& positional, 
   Printer printer = ctx.printer();
   int64_t id = 0;
   if (sub == "grant") {
-    if (args.size() != 1) return MakeFailure(kExitBadArgs, "lease grant command needs TTL argument");
+    if (args.size() != 1)
+      return MakeFailure(kExitBadArgs, "lease grant command needs TTL argument");
     int64_t ttl = 0;
     if (!absl::SimpleAtoi(args[0], &ttl)) {
       return MakeFailure(kExitBadArgs, absl::StrCat("bad TTL (strconv.ParseInt: parsing \"",
@@ -490,8 +492,9 @@ struct MemberFlags {
 absl::Status MemberIdArg(const std::vector<std::string>& args, uint64_t* id) {
   if (args.size() != 1) return MakeFailure(kExitBadArgs, "member ID is not provided");
   if (ParseHexUint64(args[0], id)) return absl::OkStatus();
-  return MakeFailure(kExitBadArgs, absl::StrCat("bad member ID arg (strconv.ParseUint: parsing \"",
-                                                args[0], "\": invalid syntax), expecting ID in Hex"));
+  return MakeFailure(kExitBadArgs,
+                     absl::StrCat("bad member ID arg (strconv.ParseUint: parsing \"", args[0],
+                                  "\": invalid syntax), expecting ID in Hex"));
 }
 
 absl::Status RunMember(Context& ctx, const std::vector<std::string>& positional,
@@ -522,7 +525,8 @@ absl::Status RunMember(Context& ctx, const std::vector<std::string>& positional,
     }
     if (flags.peer_urls.empty()) return MakeFailure(kExitBadArgs, "member peer urls not provided");
     pb::MemberAddRequest request;
-    for (absl::string_view u : absl::StrSplit(flags.peer_urls, ',')) request.add_peerurls(std::string(u));
+    for (absl::string_view u : absl::StrSplit(flags.peer_urls, ','))
+      request.add_peerurls(std::string(u));
     request.set_islearner(flags.learner);
     absl::StatusOr<pb::MemberAddResponse> r = (*c)->MemberAdd(request);
     if (!r.ok()) return r.status();
@@ -560,7 +564,8 @@ absl::Status RunMember(Context& ctx, const std::vector<std::string>& positional,
     if (flags.peer_urls.empty()) return MakeFailure(kExitBadArgs, "member peer urls not provided");
     pb::MemberUpdateRequest request;
     request.set_id(id);
-    for (absl::string_view u : absl::StrSplit(flags.peer_urls, ',')) request.add_peerurls(std::string(u));
+    for (absl::string_view u : absl::StrSplit(flags.peer_urls, ','))
+      request.add_peerurls(std::string(u));
     absl::StatusOr<pb::MemberUpdateResponse> r = (*c)->MemberUpdate(request);
     if (!r.ok()) return r.status();
     return printer.MemberChange("updated in", id, r->header(), *r);
@@ -574,8 +579,8 @@ absl::Status RunMoveLeader(Context& ctx, const std::vector<std::string>& args) {
   if (args.size() != 1) return MakeFailure(kExitBadArgs, "move-leader command needs 1 argument");
   uint64_t target = 0;
   if (!ParseHexUint64(args[0], &target)) {
-    return MakeFailure(kExitBadArgs, absl::StrCat("strconv.ParseUint: parsing \"", args[0],
-                                                  "\": invalid syntax"));
+    return MakeFailure(
+        kExitBadArgs, absl::StrCat("strconv.ParseUint: parsing \"", args[0], "\": invalid syntax"));
   }
   absl::StatusOr<client::Client*> c = ctx.Client();
   if (!c.ok()) return c.status();

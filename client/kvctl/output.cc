@@ -63,12 +63,11 @@ size_t DecodeUtf8(absl::string_view text, size_t i, uint32_t* rune) {
 // non-ASCII spaces, format characters and the line/paragraph separators.
 bool GoIsPrintNonAscii(uint32_t r) {
   if (r >= 0x80 && r <= 0xA0) return false;  // C1 controls and no-break space
-  if (r == 0xAD || r == 0x1680 || (r >= 0x2000 && r <= 0x200F) ||
-      (r >= 0x2028 && r <= 0x202F) || (r >= 0x205F && r <= 0x206F) || r == 0x3000 ||
-      r == 0xFEFF || (r >= 0xFFF9 && r <= 0xFFFB)) {
+  if (r == 0xAD || r == 0x1680 || (r >= 0x2000 && r <= 0x200F) || (r >= 0x2028 && r <= 0x202F) ||
+      (r >= 0x205F && r <= 0x206F) || r == 0x3000 || r == 0xFEFF || (r >= 0xFFF9 && r <= 0xFFFB)) {
     return false;
   }
-  if ((r & 0xFFFE) == 0xFFFE) return false;  // non-characters U+xxFFFE/U+xxFFFF
+  if ((r & 0xFFFE) == 0xFFFE) return false;      // non-characters U+xxFFFE/U+xxFFFF
   if (r >= 0xE000 && r <= 0xF8FF) return false;  // private use
   if (r >= 0xF0000) return false;
   return true;
@@ -133,15 +132,33 @@ std::string GoQuote(absl::string_view text) {
       continue;
     }
     switch (r) {
-      case '\a': out += "\\a"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\v': out += "\\v"; break;
-      case '\\': out += "\\\\"; break;
-      case '"': out += "\\\""; break;
+      case '\a':
+        out += "\\a";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\v':
+        out += "\\v";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '"':
+        out += "\\\"";
+        break;
       default:
         if (r < 0x20 || r == 0x7F) {
           absl::StrAppendFormat(&out, "\\x%02x", r);
@@ -191,20 +208,20 @@ void AppendValue(const Message& message, const FieldDescriptor* field, int index
   const bool rep = index >= 0;
   switch (field->cpp_type()) {
     case FieldDescriptor::CPPTYPE_INT32:
-      absl::StrAppend(&out, rep ? r->GetRepeatedInt32(message, field, index)
-                                : r->GetInt32(message, field));
+      absl::StrAppend(
+          &out, rep ? r->GetRepeatedInt32(message, field, index) : r->GetInt32(message, field));
       break;
     case FieldDescriptor::CPPTYPE_INT64:
-      absl::StrAppend(&out, rep ? r->GetRepeatedInt64(message, field, index)
-                                : r->GetInt64(message, field));
+      absl::StrAppend(
+          &out, rep ? r->GetRepeatedInt64(message, field, index) : r->GetInt64(message, field));
       break;
     case FieldDescriptor::CPPTYPE_UINT32:
-      absl::StrAppend(&out, rep ? r->GetRepeatedUInt32(message, field, index)
-                                : r->GetUInt32(message, field));
+      absl::StrAppend(
+          &out, rep ? r->GetRepeatedUInt32(message, field, index) : r->GetUInt32(message, field));
       break;
     case FieldDescriptor::CPPTYPE_UINT64:
-      absl::StrAppend(&out, rep ? r->GetRepeatedUInt64(message, field, index)
-                                : r->GetUInt64(message, field));
+      absl::StrAppend(
+          &out, rep ? r->GetRepeatedUInt64(message, field, index) : r->GetUInt64(message, field));
       break;
     case FieldDescriptor::CPPTYPE_BOOL:
       out += (rep ? r->GetRepeatedBool(message, field, index) : r->GetBool(message, field))
@@ -224,15 +241,14 @@ void AppendValue(const Message& message, const FieldDescriptor* field, int index
       break;
     }
     case FieldDescriptor::CPPTYPE_MESSAGE:
-      AppendJson(rep ? r->GetRepeatedMessage(message, field, index)
-                     : r->GetMessage(message, field),
+      AppendJson(rep ? r->GetRepeatedMessage(message, field, index) : r->GetMessage(message, field),
                  out);
       break;
     case FieldDescriptor::CPPTYPE_DOUBLE:
     case FieldDescriptor::CPPTYPE_FLOAT:
       // etcd's API has no floating point fields.
-      absl::StrAppend(&out, rep ? r->GetRepeatedDouble(message, field, index)
-                                : r->GetDouble(message, field));
+      absl::StrAppend(
+          &out, rep ? r->GetRepeatedDouble(message, field, index) : r->GetDouble(message, field));
       break;
   }
 }
@@ -630,9 +646,10 @@ std::vector<std::string> StatusRow(const EndpointStatus& s) {
 }  // namespace
 
 void Printer::EndpointStatuses(const std::vector<EndpointStatus>& statuses) {
-  static const std::vector<std::string> kHeader = {
-      "endpoint",  "ID",         "version",           "db size", "is leader", "is learner",
-      "raft term", "raft index", "raft applied index", "errors"};
+  static const std::vector<std::string> kHeader = {"endpoint",  "ID",         "version",
+                                                   "db size",   "is leader",  "is learner",
+                                                   "raft term", "raft index", "raft applied index",
+                                                   "errors"};
   std::vector<std::vector<std::string>> rows;
   for (const EndpointStatus& s : statuses) rows.push_back(StatusRow(s));
   switch (format_) {
@@ -674,8 +691,9 @@ void Printer::EndpointHealths(const std::vector<EndpointHealth>& healths) {
     case Format::kSimple:
       for (const EndpointHealth& h : healths) {
         if (h.error.empty()) {
-          err_ << h.endpoint << " is healthy: successfully committed proposal: took = "
-               << GoDuration(h.took) << "\n";
+          err_ << h.endpoint
+               << " is healthy: successfully committed proposal: took = " << GoDuration(h.took)
+               << "\n";
         } else {
           err_ << h.endpoint << " is unhealthy: failed to commit proposal: " << h.error << "\n";
         }
@@ -806,9 +824,9 @@ absl::Status Printer::LeaseGrant(const pb::LeaseGrantResponse& r) {
       out_ << "lease " << LeaseHex(r.id()) << " granted with TTL(" << r.ttl() << "s)\n";
       break;
     case Format::kJson:
-      out_ << FlatJson(r.header(), {absl::StrCat("\"ID\":", r.id()),
-                                    absl::StrCat("\"TTL\":", r.ttl()),
-                                    absl::StrCat("\"Error\":", GoJsonString(r.error()))})
+      out_ << FlatJson(r.header(),
+                       {absl::StrCat("\"ID\":", r.id()), absl::StrCat("\"TTL\":", r.ttl()),
+                        absl::StrCat("\"Error\":", GoJsonString(r.error()))})
            << "\n";
       break;
     case Format::kFields:
@@ -844,8 +862,8 @@ absl::Status Printer::LeaseKeepAlive(const pb::LeaseKeepAliveResponse& r) {
       out_ << "lease " << LeaseHex(r.id()) << " keepalived with TTL(" << r.ttl() << ")\n";
       break;
     case Format::kJson:
-      out_ << FlatJson(r.header(), {absl::StrCat("\"ID\":", r.id()),
-                                    absl::StrCat("\"TTL\":", r.ttl())})
+      out_ << FlatJson(r.header(),
+                       {absl::StrCat("\"ID\":", r.id()), absl::StrCat("\"TTL\":", r.ttl())})
            << "\n";
       break;
     case Format::kFields:
@@ -879,16 +897,17 @@ absl::Status Printer::LeaseTimeToLive(const pb::LeaseTimeToLiveResponse& r, bool
       out_ << FlatJson(r.header(),
                        {absl::StrCat("\"id\":", r.id()), absl::StrCat("\"ttl\":", r.ttl()),
                         absl::StrCat("\"granted-ttl\":", r.grantedttl()),
-                        absl::StrCat("\"keys\":", encoded.empty()
-                                                      ? "null"
-                                                      : absl::StrCat("[", absl::StrJoin(encoded, ","), "]"))})
+                        absl::StrCat("\"keys\":",
+                                     encoded.empty()
+                                         ? "null"
+                                         : absl::StrCat("[", absl::StrJoin(encoded, ","), "]"))})
            << "\n";
       break;
     }
     case Format::kFields:
       FieldsHeader(r.header());
-      out_ << "\"ID\" : " << r.id() << "\n\"TTL\" : " << r.ttl() << "\n\"GrantedTTL\" : "
-           << r.grantedttl() << "\n";
+      out_ << "\"ID\" : " << r.id() << "\n\"TTL\" : " << r.ttl()
+           << "\n\"GrantedTTL\" : " << r.grantedttl() << "\n";
       for (const std::string& k : r.keys()) out_ << "\"Key\" : " << GoQuote(k) << "\n";
       break;
     case Format::kTable:
@@ -1006,8 +1025,8 @@ absl::Status Printer::Alarm(const pb::AlarmResponse& r) {
     case Format::kFields:
       FieldsHeader(r.header());
       for (const pb::AlarmMember& a : r.alarms()) {
-        out_ << "\"MemberID\" : " << a.memberid() << "\n\"AlarmType\" : "
-             << pb::AlarmType_Name(a.alarm()) << "\n\n";
+        out_ << "\"MemberID\" : " << a.memberid()
+             << "\n\"AlarmType\" : " << pb::AlarmType_Name(a.alarm()) << "\n\n";
       }
       break;
     case Format::kTable:

@@ -13,10 +13,10 @@
 #include <cstdint>
 #include <ostream>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "api/etcdserverpb/rpc.pb.h"
 #include "google/protobuf/message.h"
@@ -95,8 +95,7 @@ class Printer {
   absl::Status LeaseGrant(const etcdserverpb::LeaseGrantResponse& response);
   absl::Status LeaseRevoke(int64_t id, const etcdserverpb::LeaseRevokeResponse& response);
   absl::Status LeaseKeepAlive(const etcdserverpb::LeaseKeepAliveResponse& response);
-  absl::Status LeaseTimeToLive(const etcdserverpb::LeaseTimeToLiveResponse& response,
-                               bool keys);
+  absl::Status LeaseTimeToLive(const etcdserverpb::LeaseTimeToLiveResponse& response, bool keys);
   absl::Status LeaseLeases(const etcdserverpb::LeaseLeasesResponse& response);
   void MemberList(const etcdserverpb::MemberListResponse& response);
   // member add/remove/update/promote: `verb` is "added to", "removed from", "updated in"

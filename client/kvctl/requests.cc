@@ -52,8 +52,8 @@ bool ParseHexInt64(absl::string_view text, int64_t* out) {
   }
   uint64_t value = 0;
   if (!ParseHexUint64(text, &value)) return false;
-  const uint64_t limit = static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) +
-                         (negative ? 1 : 0);
+  const uint64_t limit =
+      static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) + (negative ? 1 : 0);
   if (value > limit) return false;
   *out = negative ? static_cast<int64_t>(0 - value) : static_cast<int64_t>(value);
   return true;
@@ -165,8 +165,8 @@ absl::StatusOr<pb::RangeRequest> BuildRange(const std::vector<std::string>& args
   return request;
 }
 
-absl::StatusOr<pb::PutRequest> BuildPut(const std::vector<std::string>& args,
-                                        const PutFlags& flags, const StdinReader& read_stdin) {
+absl::StatusOr<pb::PutRequest> BuildPut(const std::vector<std::string>& args, const PutFlags& flags,
+                                        const StdinReader& read_stdin) {
   constexpr absl::string_view kUsage =
       "put command needs 1 argument and input from stdin or 2 arguments";
   if (args.empty()) return MakeFailure(kExitBadArgs, kUsage);

@@ -59,8 +59,8 @@ absl::StatusOr<etcdserverpb::RangeRequest> BuildRange(const std::vector<std::str
 absl::StatusOr<etcdserverpb::PutRequest> BuildPut(const std::vector<std::string>& args,
                                                   const PutFlags& flags,
                                                   const StdinReader& read_stdin);
-absl::StatusOr<etcdserverpb::DeleteRangeRequest> BuildDelete(
-    const std::vector<std::string>& args, const DelFlags& flags);
+absl::StatusOr<etcdserverpb::DeleteRangeRequest> BuildDelete(const std::vector<std::string>& args,
+                                                             const DelFlags& flags);
 
 // Parse hexadecimal numbers as Go's strconv.ParseInt(s, 16, 64) (optional sign) and
 // strconv.ParseUint(s, 16, 64) do: no "0x" prefix, no overflow.

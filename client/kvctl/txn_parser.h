@@ -18,10 +18,10 @@
 #include <istream>
 #include <ostream>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "api/etcdserverpb/rpc.pb.h"
 
 namespace kvd::kvctl {

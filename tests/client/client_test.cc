@@ -19,8 +19,8 @@ TEST(GrpcTargetTest, AcceptsWhatEtcdctlAccepts) {
   EXPECT_EQ(GrpcTarget("http://127.0.0.1:2379").value(), "127.0.0.1:2379");
   EXPECT_EQ(GrpcTarget(" http://localhost:2379/ ").value(), "localhost:2379");
   EXPECT_EQ(GrpcTarget("[::1]:2379").value(), "[::1]:2379");
-  for (const char* bad : {"", "127.0.0.1", "127.0.0.1:", "127.0.0.1:x", ":2379",
-                          "127.0.0.1:70000", "https://127.0.0.1:2379", "ftp://h:1"}) {
+  for (const char* bad : {"", "127.0.0.1", "127.0.0.1:", "127.0.0.1:x", ":2379", "127.0.0.1:70000",
+                          "https://127.0.0.1:2379", "ftp://h:1"}) {
     EXPECT_EQ(GrpcTarget(bad).status().code(), absl::StatusCode::kInvalidArgument) << bad;
   }
 }

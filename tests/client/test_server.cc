@@ -84,15 +84,22 @@ absl::Status TestServer::Launch(const std::string& binary) {
   endpoint_ = absl::StrCat("127.0.0.1:", client_port);
   const std::string client_url = absl::StrCat("http://127.0.0.1:", client_port);
   const std::string peer_url = absl::StrCat("http://127.0.0.1:", peer_port);
-  const std::vector<std::string> args = {
-      "--name", "default",
-      "--data-dir", data_dir_ + "/data",
-      "--listen-client-urls", client_url,
-      "--advertise-client-urls", client_url,
-      "--listen-peer-urls", peer_url,
-      "--initial-advertise-peer-urls", peer_url,
-      "--initial-cluster", absl::StrCat("default=", peer_url),
-      "--initial-cluster-state", "new"};
+  const std::vector<std::string> args = {"--name",
+                                         "default",
+                                         "--data-dir",
+                                         data_dir_ + "/data",
+                                         "--listen-client-urls",
+                                         client_url,
+                                         "--advertise-client-urls",
+                                         client_url,
+                                         "--listen-peer-urls",
+                                         peer_url,
+                                         "--initial-advertise-peer-urls",
+                                         peer_url,
+                                         "--initial-cluster",
+                                         absl::StrCat("default=", peer_url),
+                                         "--initial-cluster-state",
+                                         "new"};
 
   const int log_fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (log_fd < 0) return absl::InternalError("cannot create server log");
@@ -120,8 +127,7 @@ absl::Status TestServer::Launch(const std::string& binary) {
     int wstatus = 0;
     if (waitpid(pid_, &wstatus, WNOHANG) == pid_) {
       pid_ = -1;
-      return absl::UnavailableError(
-          absl::StrCat(binary, " exited during start-up; log:\n", Log()));
+      return absl::UnavailableError(absl::StrCat(binary, " exited during start-up; log:\n", Log()));
     }
     // A write proves the member has a leader and applies entries, not just that it listens.
     etcdserverpb::PutRequest put;
@@ -136,8 +142,8 @@ absl::Status TestServer::Launch(const std::string& binary) {
     status = response.status();
     absl::SleepFor(absl::Milliseconds(50));
   }
-  return absl::DeadlineExceededError(absl::StrCat(binary, " did not become ready (",
-                                                  status.message(), "); log:\n", Log()));
+  return absl::DeadlineExceededError(
+      absl::StrCat(binary, " did not become ready (", status.message(), "); log:\n", Log()));
 }
 
 TestServer::~TestServer() {

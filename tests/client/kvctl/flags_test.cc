@@ -82,9 +82,8 @@ TEST(FlagSetTest, NonInterspersedStopsAtFirstPositional) {
 
 TEST(FlagSetTest, DurationsAndLists) {
   Fixture f;
-  ASSERT_TRUE(f.flags.Parse({"--command-timeout=1m30s", "--endpoints=a:1,b:2",
-                             "--endpoints", "c:3"})
-                  .ok());
+  ASSERT_TRUE(
+      f.flags.Parse({"--command-timeout=1m30s", "--endpoints=a:1,b:2", "--endpoints", "c:3"}).ok());
   EXPECT_EQ(f.timeout, absl::Seconds(90));
   EXPECT_EQ(f.endpoints, (std::vector<std::string>{"a:1", "b:2", "c:3"}));
   ASSERT_TRUE(f.flags.Set("command-timeout", "250ms").ok());

@@ -84,9 +84,9 @@ TEST_F(KvctlTest, FlagsMayComeBeforeOrAfterArguments) {
   EXPECT_RUN(Kvctl({"get", "fl/", "--prefix"}), 0, both, "");
   EXPECT_RUN(Kvctl({"get", "--prefix", "fl/"}), 0, both, "");
   EXPECT_RUN(Raw({"get", "fl/", "--prefix", "--endpoints", server_->endpoint()}), 0, both, "");
-  EXPECT_RUN(Raw({"--endpoints=http://" + server_->endpoint(), "-w", "simple", "get",
-                  "--prefix", "fl/"}),
-             0, both, "");
+  EXPECT_RUN(
+      Raw({"--endpoints=http://" + server_->endpoint(), "-w", "simple", "get", "--prefix", "fl/"}),
+      0, both, "");
   setenv("ETCDCTL_ENDPOINTS", server_->endpoint().c_str(), 1);
   RunResult from_env = Raw({"get", "fl/a"});
   unsetenv("ETCDCTL_ENDPOINTS");
@@ -99,17 +99,15 @@ TEST_F(KvctlTest, GetOptions) {
     ASSERT_EQ(Kvctl({"put", k, v}).exit_code, 0);
   }
   EXPECT_RUN(Kvctl({"get", "go/a", "go/c"}), 0, "go/a\n3\ngo/b\n1\n", "");
-  EXPECT_RUN(Kvctl({"get", "go/", "--prefix", "--keys-only"}), 0, "go/a\n\ngo/b\n\ngo/c\n\n",
-             "");
+  EXPECT_RUN(Kvctl({"get", "go/", "--prefix", "--keys-only"}), 0, "go/a\n\ngo/b\n\ngo/c\n\n", "");
   EXPECT_RUN(Kvctl({"get", "go/", "--prefix", "--limit", "1"}), 0, "go/a\n3\n", "");
-  EXPECT_RUN(Kvctl({"get", "go/", "--prefix", "--order=DESCEND"}), 0,
-             "go/c\n2\ngo/b\n1\ngo/a\n3\n", "");
+  EXPECT_RUN(Kvctl({"get", "go/", "--prefix", "--order=DESCEND"}), 0, "go/c\n2\ngo/b\n1\ngo/a\n3\n",
+             "");
   EXPECT_RUN(Kvctl({"get", "go/", "--prefix", "--sort-by=VALUE", "--print-value-only"}), 0,
              "1\n2\n3\n", "");
   // No other test writes keys after "~fk/" ('~' sorts after every key they use).
   EXPECT_RUN(Kvctl({"get", "~fk/a", "--from-key", "--keys-only"}), 0, "~fk/a\n\n~fk/b\n\n", "");
-  EXPECT_RUN(Kvctl({"get", "go/", "--prefix", "--consistency=s", "--limit=1"}), 0, "go/a\n3\n",
-             "");
+  EXPECT_RUN(Kvctl({"get", "go/", "--prefix", "--consistency=s", "--limit=1"}), 0, "go/a\n3\n", "");
   EXPECT_RUN(Kvctl({"get", "go/", "--prefix", "--count-only"}), 0, "3\n", "");
 }
 
@@ -131,7 +129,8 @@ TEST_F(KvctlTest, JsonOutputHasEtcdctlsShape) {
   RunResult del = Kvctl({"del", "js/k", "-w", "json"});
   ASSERT_EQ(del.exit_code, 0) << del.err;
   EXPECT_TRUE(std::regex_match(
-      del.out, std::regex(absl::StrCat(header, rev + 1, R"re(,"raft_term":\d+\},"deleted":1\}\n)re"))))
+      del.out,
+      std::regex(absl::StrCat(header, rev + 1, R"re(,"raft_term":\d+\},"deleted":1\}\n)re"))))
       << del.out;
 
   RunResult empty = Kvctl({"get", "js/k", "-w", "json"});
@@ -174,8 +173,9 @@ TEST_F(KvctlTest, TxnSuccessAndFailure) {
   RunResult json = Kvctl({"txn", "-w", "json"}, "\nput tx/j 1\n\n\n");
   ASSERT_EQ(json.exit_code, 0) << json.err;
   EXPECT_TRUE(std::regex_match(
-      json.out, std::regex(R"re(\{"header":\{[^}]*\},"succeeded":true,"responses":\[)re"
-                           R"re(\{"Response":\{"ResponsePut":\{"header":\{"revision":\d+\}\}\}\}\]\}\n)re")))
+      json.out,
+      std::regex(R"re(\{"header":\{[^}]*\},"succeeded":true,"responses":\[)re"
+                 R"re(\{"Response":\{"ResponsePut":\{"header":\{"revision":\d+\}\}\}\}\]\}\n)re")))
       << json.out;
 }
 
@@ -219,9 +219,10 @@ TEST_F(KvctlTest, EndpointStatus) {
   RunResult json = Kvctl({"endpoint", "status", "-w", "json"});
   EXPECT_EQ(json.exit_code, 0) << json.err;
   EXPECT_TRUE(std::regex_match(
-      json.out, std::regex(absl::StrCat(R"re(\[\{"Endpoint":")re", ep,
-                                        R"re(","Status":\{"header":\{"cluster_id":\d+,.*"version":".*)re",
-                                        R"re("dbSize":\d+,"leader":\d+,"raftIndex":\d+,"raftTerm":\d+.*\}\}\]\n)re"))))
+      json.out, std::regex(absl::StrCat(
+                    R"re(\[\{"Endpoint":")re", ep,
+                    R"re(","Status":\{"header":\{"cluster_id":\d+,.*"version":".*)re",
+                    R"re("dbSize":\d+,"leader":\d+,"raftIndex":\d+,"raftTerm":\d+.*\}\}\]\n)re"))))
       << json.out;
 
   RunResult table = Kvctl({"endpoint", "status", "-w", "table"});
@@ -251,9 +252,9 @@ TEST_F(KvctlTest, EndpointHealthAndHashKV) {
   EXPECT_EQ(health.exit_code, 0);
   EXPECT_EQ(health.out, "");
   EXPECT_TRUE(std::regex_match(
-      health.err,
-      std::regex(absl::StrCat(ep, " is healthy: successfully committed proposal: took = "
-                                  R"re([0-9.]+(ns|µs|ms|s)\n)re"))))
+      health.err, std::regex(absl::StrCat(ep,
+                                          " is healthy: successfully committed proposal: took = "
+                                          R"re([0-9.]+(ns|µs|ms|s)\n)re"))))
       << health.err;
   RunResult json = Kvctl({"endpoint", "health", "-w", "json"});
   EXPECT_TRUE(std::regex_match(
@@ -282,11 +283,10 @@ TEST_F(KvctlTest, WatchReplaysHistoryFromARevision) {
   ASSERT_EQ(Kvctl({"del", "wt/a"}).exit_code, 0);
   ASSERT_EQ(Kvctl({"put", "wx", "outside"}).exit_code, 0);
   // A watch runs until it is interrupted: give it time to replay, then stop it.
-  RunResult r = testing::RunProcess(
-      KVCTL_BINARY,
-      {"--endpoints=" + server_->endpoint(), "watch", "wt/", "--prefix", "--prev-kv",
-       absl::StrCat("--rev=", start)},
-      "", absl::Milliseconds(1500));
+  RunResult r = testing::RunProcess(KVCTL_BINARY,
+                                    {"--endpoints=" + server_->endpoint(), "watch", "wt/",
+                                     "--prefix", "--prev-kv", absl::StrCat("--rev=", start)},
+                                    "", absl::Milliseconds(1500));
   EXPECT_EQ(r.exit_code, -1) << "exited by itself: " << r.err;
   EXPECT_EQ(r.out, "PUT\nwt/a\n1\nPUT\nwt/a\n1\nwt/a\n2\nDELETE\nwt/a\n2\nwt/a\n\n");
   EXPECT_EQ(r.err, "");
@@ -317,8 +317,10 @@ TEST_F(KvctlTest, Leases) {
   RunResult ttl = Kvctl({"lease", "timetolive", id, "--keys"});
   EXPECT_EQ(ttl.exit_code, 0) << ttl.err;
   EXPECT_TRUE(std::regex_match(
-      ttl.out, std::regex("lease " + id +
-                          R"re( granted with TTL\(60s\), remaining\((59|60)s\), attached keys\(\[ls/k\]\)\n)re")))
+      ttl.out,
+      std::regex(
+          "lease " + id +
+          R"re( granted with TTL\(60s\), remaining\((59|60)s\), attached keys\(\[ls/k\]\)\n)re")))
       << ttl.out;
   RunResult list = Kvctl({"lease", "list"});
   EXPECT_EQ(list.exit_code, 0) << list.err;
@@ -356,8 +358,8 @@ TEST_F(KvctlTest, MembershipChangesWithALearner) {
   RunResult add = Kvctl({"member", "add", "learner1", "--learner", "--peer-urls=" + peer});
   ASSERT_EQ(add.exit_code, 0) << add.err;
   std::smatch m;
-  ASSERT_TRUE(std::regex_search(add.out, m,
-                                std::regex(R"re(^Member +([0-9a-f]+) added to cluster +[0-9a-f]+\n)re")))
+  ASSERT_TRUE(std::regex_search(
+      add.out, m, std::regex(R"re(^Member +([0-9a-f]+) added to cluster +[0-9a-f]+\n)re")))
       << add.out;
   const std::string id = m[1].str();
   EXPECT_TRUE(absl::StrContains(add.out, "\nETCD_NAME=\"learner1\"\n")) << add.out;
@@ -366,12 +368,14 @@ TEST_F(KvctlTest, MembershipChangesWithALearner) {
                                           "\"\nETCD_INITIAL_CLUSTER_STATE=\"existing\"\n"))
       << add.out;
   RunResult list = Kvctl({"member", "list"});
-  EXPECT_TRUE(absl::StrContains(list.out, id + ", unstarted, , " + peer + ", , true\n")) << list.out;
+  EXPECT_TRUE(absl::StrContains(list.out, id + ", unstarted, , " + peer + ", , true\n"))
+      << list.out;
 
   const std::string peer2 = absl::StrCat("http://127.0.0.1:", testing::FreePort());
   RunResult update = Kvctl({"member", "update", id, "--peer-urls=" + peer2});
   EXPECT_EQ(update.exit_code, 0) << update.err;
-  EXPECT_TRUE(std::regex_match(update.out, std::regex(R"re(Member +[0-9a-f]+ updated in cluster +[0-9a-f]+\n)re")))
+  EXPECT_TRUE(std::regex_match(
+      update.out, std::regex(R"re(Member +[0-9a-f]+ updated in cluster +[0-9a-f]+\n)re")))
       << update.out;
   RunResult promote = Kvctl({"member", "promote", id});
   EXPECT_EQ(promote.exit_code, 1);
@@ -379,7 +383,8 @@ TEST_F(KvctlTest, MembershipChangesWithALearner) {
             "Error: etcdserver: can only promote a learner member which is in sync with leader\n");
   RunResult remove = Kvctl({"member", "remove", id});
   EXPECT_EQ(remove.exit_code, 0) << remove.err;
-  EXPECT_TRUE(std::regex_match(remove.out, std::regex(R"re(Member +[0-9a-f]+ removed from cluster +[0-9a-f]+\n)re")))
+  EXPECT_TRUE(std::regex_match(
+      remove.out, std::regex(R"re(Member +[0-9a-f]+ removed from cluster +[0-9a-f]+\n)re")))
       << remove.out;
   EXPECT_RUN(Kvctl({"member", "remove", id}), 1, "", "Error: etcdserver: member not found\n");
   EXPECT_RUN(Kvctl({"member", "add", "x"}), 128, "", "Error: member peer urls not provided\n");
@@ -406,8 +411,8 @@ TEST_F(KvctlTest, MaintenanceCommands) {
 TEST_F(KvctlTest, UnreachableEndpoints) {
   const std::string dead = absl::StrCat("127.0.0.1:", testing::FreePort());
   const absl::Time start = absl::Now();
-  RunResult r = Raw({"--endpoints=" + dead, "--dial-timeout=200ms", "--command-timeout=1s",
-                     "get", "k"});
+  RunResult r =
+      Raw({"--endpoints=" + dead, "--dial-timeout=200ms", "--command-timeout=1s", "get", "k"});
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.out, "");

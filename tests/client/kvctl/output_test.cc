@@ -18,8 +18,8 @@ void SetHeader(pb::ResponseHeader* h, int64_t revision) {
   h->set_raft_term(2);
 }
 
-mvccpb::KeyValue Kv(const std::string& key, const std::string& value, int64_t create,
-                    int64_t mod, int64_t version) {
+mvccpb::KeyValue Kv(const std::string& key, const std::string& value, int64_t create, int64_t mod,
+                    int64_t version) {
   mvccpb::KeyValue kv;
   kv.set_key(key);
   kv.set_value(value);
@@ -97,8 +97,10 @@ TEST(GoJsonStringTest, EscapesLikeGo) {
   EXPECT_EQ(GoJsonString("plain"), R"("plain")");
   EXPECT_EQ(GoJsonString("q\"b\\n\nt\tr\r"), R"("q\"b\\n\nt\tr\r")");
   EXPECT_EQ(GoJsonString(std::string("\x01<>&", 4)), R"("\u0001\u003c\u003e\u0026")");
-  EXPECT_EQ(GoJsonString("\xc3\xa9"), "\"\xc3\xa9\"");           // valid UTF-8 kept
-  EXPECT_EQ(GoJsonString("a\xff" "b"), R"("a\ufffdb")");           // invalid byte replaced
+  EXPECT_EQ(GoJsonString("\xc3\xa9"), "\"\xc3\xa9\"");  // valid UTF-8 kept
+  EXPECT_EQ(GoJsonString("a\xff"
+                         "b"),
+            R"("a\ufffdb")");  // invalid byte replaced
   EXPECT_EQ(GoJsonString("\xe2\x80\xa8"), R"("\u2028")");
 }
 
@@ -146,21 +148,20 @@ TEST(GoDurationTest, FormatsLikeTimeDurationString) {
 }
 
 TEST(RenderTableTest, MatchesEtcdctlEndpointStatusTable) {
-  EXPECT_EQ(
-      RenderTable({"endpoint", "ID", "version", "db size", "is leader", "is learner",
-                   "raft term", "raft index", "raft applied index", "errors"},
-                  {{"127.0.0.1:41199", "6a67ae22c1a50d35", "3.4.23", "25 kB", "true", "false",
-                    "2", "9", "9", ""}}),
-      "+-----------------+------------------+---------+---------+-----------+------------+"
-      "-----------+------------+--------------------+--------+\n"
-      "|    ENDPOINT     |        ID        | VERSION | DB SIZE | IS LEADER | IS LEARNER |"
-      " RAFT TERM | RAFT INDEX | RAFT APPLIED INDEX | ERRORS |\n"
-      "+-----------------+------------------+---------+---------+-----------+------------+"
-      "-----------+------------+--------------------+--------+\n"
-      "| 127.0.0.1:41199 | 6a67ae22c1a50d35 |  3.4.23 |   25 kB |      true |      false |"
-      "         2 |          9 |                  9 |        |\n"
-      "+-----------------+------------------+---------+---------+-----------+------------+"
-      "-----------+------------+--------------------+--------+\n");
+  EXPECT_EQ(RenderTable({"endpoint", "ID", "version", "db size", "is leader", "is learner",
+                         "raft term", "raft index", "raft applied index", "errors"},
+                        {{"127.0.0.1:41199", "6a67ae22c1a50d35", "3.4.23", "25 kB", "true", "false",
+                          "2", "9", "9", ""}}),
+            "+-----------------+------------------+---------+---------+-----------+------------+"
+            "-----------+------------+--------------------+--------+\n"
+            "|    ENDPOINT     |        ID        | VERSION | DB SIZE | IS LEADER | IS LEARNER |"
+            " RAFT TERM | RAFT INDEX | RAFT APPLIED INDEX | ERRORS |\n"
+            "+-----------------+------------------+---------+---------+-----------+------------+"
+            "-----------+------------+--------------------+--------+\n"
+            "| 127.0.0.1:41199 | 6a67ae22c1a50d35 |  3.4.23 |   25 kB |      true |      false |"
+            "         2 |          9 |                  9 |        |\n"
+            "+-----------------+------------------+---------+---------+-----------+------------+"
+            "-----------+------------+--------------------+--------+\n");
 }
 
 TEST(RenderTableTest, HealthTable) {
@@ -245,7 +246,8 @@ TEST_F(PrinterTest, EndpointStatusSimpleAndJson) {
   s.status.set_raftterm(2);
   s.status.set_raftappliedindex(9);
   Make(Format::kSimple).EndpointStatuses({s});
-  EXPECT_EQ(out_.str(), "127.0.0.1:41199, 6a67ae22c1a50d35, 3.4.23, 25 kB, true, false, 2, 9, 9, \n");
+  EXPECT_EQ(out_.str(),
+            "127.0.0.1:41199, 6a67ae22c1a50d35, 3.4.23, 25 kB, true, false, 2, 9, 9, \n");
   out_.str("");
   Make(Format::kJson).EndpointStatuses({s});
   EXPECT_EQ(out_.str(),
@@ -264,12 +266,12 @@ TEST_F(PrinterTest, EndpointHealthSimpleGoesToStderr) {
   EXPECT_EQ(err_.str(),
             "a:1 is healthy: successfully committed proposal: took = 2.130454ms\n"
             "b:2 is unhealthy: failed to commit proposal: context deadline exceeded\n");
-  Make(Format::kJson).EndpointHealths({{"a:1", true, absl::Nanoseconds(1574030), ""},
-                                       {"b:2", false, absl::Seconds(5), "boom"}});
-  EXPECT_EQ(out_.str(),
-            R"([{"endpoint":"a:1","health":true,"took":"1.57403ms"},)"
-            R"({"endpoint":"b:2","health":false,"took":"5s","error":"boom"}])"
-            "\n");
+  Make(Format::kJson)
+      .EndpointHealths({{"a:1", true, absl::Nanoseconds(1574030), ""},
+                        {"b:2", false, absl::Seconds(5), "boom"}});
+  EXPECT_EQ(out_.str(), R"([{"endpoint":"a:1","health":true,"took":"1.57403ms"},)"
+                        R"({"endpoint":"b:2","health":false,"took":"5s","error":"boom"}])"
+                        "\n");
 }
 
 TEST_F(PrinterTest, FieldsFormat) {
@@ -412,7 +414,8 @@ TEST_F(PrinterTest, LeaseOutputsInEveryFormat) {
   ka.set_ttl(50);
   ASSERT_TRUE(Make(Format::kSimple).LeaseKeepAlive(ka).ok());
   ASSERT_TRUE(Make(Format::kJson).LeaseKeepAlive(ka).ok());
-  ASSERT_TRUE(Make(Format::kSimple).LeaseRevoke(951845097548085648, pb::LeaseRevokeResponse()).ok());
+  ASSERT_TRUE(
+      Make(Format::kSimple).LeaseRevoke(951845097548085648, pb::LeaseRevokeResponse()).ok());
   EXPECT_EQ(out_.str(),
             "lease 0d35a212b88cf990 keepalived with TTL(50)\n"
             R"({"cluster_id":11355051438336107298,"member_id":7667288354922499381,)"
@@ -447,11 +450,16 @@ TEST_F(PrinterTest, MemberListInEveryFormat) {
             R"("raft_term":2},"members":[{"ID":7667288354922499381,"name":"default",)"
             R"("peerURLs":["http://127.0.0.1:36757"],"clientURLs":["http://127.0.0.1:41199"]}]})"
             "\n"
-            "+------------------+---------+---------+------------------------+------------------------+------------+\n"
-            "|        ID        | STATUS  |  NAME   |       PEER ADDRS       |      CLIENT ADDRS      | IS LEARNER |\n"
-            "+------------------+---------+---------+------------------------+------------------------+------------+\n"
-            "| 6a67ae22c1a50d35 | started | default | http://127.0.0.1:36757 | http://127.0.0.1:41199 |      false |\n"
-            "+------------------+---------+---------+------------------------+------------------------+------------+\n");
+            "+------------------+---------+---------+------------------------+---------------------"
+            "---+------------+\n"
+            "|        ID        | STATUS  |  NAME   |       PEER ADDRS       |      CLIENT ADDRS   "
+            "   | IS LEARNER |\n"
+            "+------------------+---------+---------+------------------------+---------------------"
+            "---+------------+\n"
+            "| 6a67ae22c1a50d35 | started | default | http://127.0.0.1:36757 | "
+            "http://127.0.0.1:41199 |      false |\n"
+            "+------------------+---------+---------+------------------------+---------------------"
+            "---+------------+\n");
 }
 
 TEST_F(PrinterTest, MemberChangesMoveLeaderAndAlarms) {
@@ -462,11 +470,13 @@ TEST_F(PrinterTest, MemberChangesMoveLeaderAndAlarms) {
                   .MemberChange("removed from", 0x6fecff55318fcb1ULL, removed.header(), removed)
                   .ok());
   EXPECT_EQ(out_.str(), "Member  6fecff55318fcb1 removed from cluster 9d953f1f1c4fe322\n");
-  EXPECT_FALSE(Make(Format::kTable).MemberChange("removed from", 1, removed.header(), removed).ok());
+  EXPECT_FALSE(
+      Make(Format::kTable).MemberChange("removed from", 1, removed.header(), removed).ok());
   out_.str("");
-  ASSERT_TRUE(Make(Format::kSimple)
-                  .MoveLeader(0x6a67ae22c1a50d35ULL, 0x6a67ae22c1a50d35ULL, pb::MoveLeaderResponse())
-                  .ok());
+  ASSERT_TRUE(
+      Make(Format::kSimple)
+          .MoveLeader(0x6a67ae22c1a50d35ULL, 0x6a67ae22c1a50d35ULL, pb::MoveLeaderResponse())
+          .ok());
   EXPECT_EQ(out_.str(), "Leadership transferred from 6a67ae22c1a50d35 to 6a67ae22c1a50d35\n");
   out_.str("");
   pb::AlarmResponse alarms;

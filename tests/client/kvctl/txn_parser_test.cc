@@ -55,7 +55,9 @@ TEST(ParseCompareTest, GoQuotingAndSpacing) {
   // operator and before the quoted strings.
   pb::Compare c = MustCompare(R"(value("a\"b\x41\n") = "\u00e9\101")");
   EXPECT_EQ(c.key(), "a\"bA\n");
-  EXPECT_EQ(c.value(), "\xc3\xa9" "A");
+  EXPECT_EQ(c.value(),
+            "\xc3\xa9"
+            "A");
   c = MustCompare("value(`raw\\n`)   =   `x y`");
   EXPECT_EQ(c.key(), "raw\\n");
   EXPECT_EQ(c.value(), "x y");
@@ -94,8 +96,8 @@ TEST(ArgifyTest, QuotesAndWhitespace) {
   absl::StatusOr<std::vector<std::string>> args =
       Argify("put  \"a key\"\t'single quoted' plain\"not\"quoted \"esc\\tx\"");
   ASSERT_TRUE(args.ok()) << args.status();
-  EXPECT_EQ(*args, (std::vector<std::string>{"put", "a key", "single quoted",
-                                             "plain\"not\"quoted", "esc\tx"}));
+  EXPECT_EQ(*args, (std::vector<std::string>{"put", "a key", "single quoted", "plain\"not\"quoted",
+                                             "esc\tx"}));
   args = Argify("   ");
   ASSERT_TRUE(args.ok());
   EXPECT_TRUE(args->empty());
@@ -142,8 +144,7 @@ TEST(ParseRequestOpTest, Errors) {
       {"get k --bogus", "invalid txn request: get k --bogus", kExitInvalidInput},
       {"get k -w json", "invalid txn request: get k -w json", kExitInvalidInput},
       // put without a value would read stdin in etcdctl; inside txn there is none.
-      {"put k", "put command needs 1 argument and input from stdin or 2 arguments",
-       kExitBadArgs},
+      {"put k", "put command needs 1 argument and input from stdin or 2 arguments", kExitBadArgs},
       {"get k --prefix --from-key",
        "`--prefix` and `--from-key` cannot be set at the same time, choose one", kExitBadArgs},
   };
