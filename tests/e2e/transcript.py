@@ -14,6 +14,7 @@ order of kvs, succeeded, response shapes - is kept and must match.
 
 import base64
 import json
+import os
 import tempfile
 
 import grpc
@@ -227,10 +228,15 @@ def check_golden(scenarios, name, kind, cluster_factory):
     actual = run_scenario(kind, scenarios, name, cluster_factory)
     assert len(expected) > 5, "the scenario recorded almost nothing"
     if actual != expected:
-        out = tempfile.mkdtemp(prefix=f"kvd-e2e-golden-{name}-")
+        # One dir per scenario, overwritten by the next failing run (atomic renames, so a
+        # concurrent run of the other server side cannot leave a torn file).
+        out = os.path.join(tempfile.gettempdir(), "kvd-e2e-golden", name)
+        os.makedirs(out, exist_ok=True)
         for side, steps in (("reference-etcd", expected), (kind, actual)):
-            with open(f"{out}/{side}.jsonl", "w") as f:
+            fd, tmp = tempfile.mkstemp(dir=out)
+            with os.fdopen(fd, "w") as f:
                 for label, answer in steps:
                     f.write(json.dumps({"step": label, "answer": answer}, sort_keys=True) + "\n")
+            os.replace(tmp, f"{out}/{side}.jsonl")
         raise AssertionError(f"transcripts differ (full: diff {out}/reference-etcd.jsonl "
                              f"{out}/{kind}.jsonl):\n{diff(expected, actual)}")
