@@ -353,5 +353,53 @@ TEST_F(ClientTest, MemberListNamesThisMember) {
   EXPECT_EQ(members->members(0).clienturls(0), "http://" + server_->endpoint());
 }
 
+// Two independent single-member servers stand in for two members: the client's reads
+// must move on when the member it talks to dies.
+TEST(ClientFailoverTest, ReadsMoveToTheNextEndpointWhenTheCurrentOneDies) {
+  absl::StatusOr<std::unique_ptr<testing::TestServer>> a = testing::TestServer::Start();
+  ASSERT_TRUE(a.ok()) << a.status();
+  absl::StatusOr<std::unique_ptr<testing::TestServer>> b = testing::TestServer::Start();
+  ASSERT_TRUE(b.ok()) << b.status();
+  for (auto* server : {a->get(), b->get()}) {
+    Options one;
+    one.endpoints = {server->endpoint()};
+    absl::StatusOr<std::unique_ptr<Client>> direct = Client::Create(one);
+    ASSERT_TRUE(direct.ok());
+    pb::PutRequest put;
+    put.set_key("who");
+    put.set_value(server == a->get() ? "a" : "b");
+    ASSERT_TRUE((*direct)->Put(put).ok());
+  }
+
+  Options options;
+  options.endpoints = {(*a)->endpoint(), (*b)->endpoint()};
+  absl::StatusOr<std::unique_ptr<Client>> c = Client::Create(options);
+  ASSERT_TRUE(c.ok());
+  pb::RangeRequest who;
+  who.set_key("who");
+  absl::StatusOr<pb::RangeResponse> first = (*c)->Range(who);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->kvs_size(), 1);
+  const std::string first_value = first->kvs(0).value();
+  testing::TestServer* current = first_value == "a" ? a->get() : b->get();
+  const std::string survivor = first_value == "a" ? "b" : "a";
+  EXPECT_EQ((*c)->CurrentEndpoint(), current->endpoint());
+
+  current->Kill();
+  const absl::Time start = absl::Now();
+  absl::StatusOr<pb::RangeResponse> second = (*c)->Range(who);
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_EQ(second->kvs_size(), 1);
+  EXPECT_EQ(second->kvs(0).value(), survivor);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3));
+  EXPECT_NE((*c)->CurrentEndpoint(), current->endpoint());
+
+  // Later requests, writes included, go to the survivor.
+  pb::PutRequest put;
+  put.set_key("after");
+  put.set_value("x");
+  EXPECT_TRUE((*c)->Put(put).ok());
+}
+
 }  // namespace
 }  // namespace kvd::client

@@ -146,12 +146,16 @@ absl::Status TestServer::Launch(const std::string& binary) {
       absl::StrCat(binary, " did not become ready (", status.message(), "); log:\n", Log()));
 }
 
+void TestServer::Kill() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGKILL);
+  int wstatus = 0;
+  waitpid(pid_, &wstatus, 0);
+  pid_ = -1;
+}
+
 TestServer::~TestServer() {
-  if (pid_ > 0) {
-    kill(pid_, SIGKILL);
-    int wstatus = 0;
-    waitpid(pid_, &wstatus, 0);
-  }
+  Kill();
   std::error_code ignored;
   if (!data_dir_.empty()) std::filesystem::remove_all(data_dir_, ignored);
   if (!log_path_.empty()) std::filesystem::remove(log_path_, ignored);

@@ -35,6 +35,8 @@ class TestServer {
   const std::string& endpoint() const { return endpoint_; }
   // The server's combined stdout/stderr so far (for failure messages).
   std::string Log() const;
+  // Kills the server now (SIGKILL), as a crash would.
+  void Kill();
 
  private:
   TestServer() = default;
