@@ -113,7 +113,20 @@ int Run(int argc, char** argv) {
   limits.max_txn_ops = config->max_txn_ops;
   kvd::server::KvService kv_service(node->get(), limits);
   kvd::server::MaintenanceService maintenance_service(node->get());
-  kvd::server::lease::LeaseService lease_service(node->get(), &lessor);
+  // A follower forwards keep-alives and TimeToLive to the leader's client URL.
+  kvd::server::lease::LeaseServiceOptions lease_service_options;
+  lease_service_options.leader_address = [lease_node]() -> std::optional<std::string> {
+    uint64_t leader = lease_node->leader_id();
+    if (leader == 0 || leader == lease_node->member_id()) return std::nullopt;
+    for (const etcdserverpb::Member& m : lease_node->Members()) {
+      if (m.id() != leader || m.clienturls().empty()) continue;
+      absl::StatusOr<std::string> address = kvd::server::ListenAddressFromUrl(m.clienturls(0));
+      if (address.ok()) return *address;
+    }
+    return std::nullopt;
+  };
+  kvd::server::lease::LeaseService lease_service(node->get(), &lessor,
+                                                 std::move(lease_service_options));
   kvd::server::watch::WatchService watch_service(
       &watch_hub, [watch_node] { return watch_node->has_leader(); });
 

@@ -13,6 +13,10 @@ namespace {
 
 constexpr uint64_t kSuffixMask = (uint64_t{1} << 48) - 1;
 
+bool IsForwarded(const grpc::CallbackServerContext* ctx) {
+  return ctx->client_metadata().count(kForwardedMetadata) > 0;
+}
+
 grpc::ServerUnaryReactor* Reject(grpc::CallbackServerContext* ctx, const absl::Status& s) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   reactor->Finish(ToGrpc(s));
@@ -28,7 +32,10 @@ using KeepAliveReactorBase =
 // with OnDone.
 class KeepAliveReactor final : public KeepAliveReactorBase {
  public:
-  explicit KeepAliveReactor(LeaseService* service) : service_(service) { StartRead(&req_); }
+  KeepAliveReactor(LeaseService* service, bool forwarded)
+      : service_(service), forwarded_(forwarded) {
+    StartRead(&req_);
+  }
 
   void OnReadDone(bool ok) override {
     if (!ok) {  // the client closed its side (or went away)
@@ -36,7 +43,7 @@ class KeepAliveReactor final : public KeepAliveReactorBase {
       return;
     }
     int64_t id = req_.id();
-    service_->Renew(id, [this, id](absl::StatusOr<int64_t> ttl) {
+    service_->Renew(id, forwarded_, [this, id](absl::StatusOr<int64_t> ttl) {
       if (!ttl.ok()) {
         Finish(ToGrpc(ttl.status()));
         return;
@@ -61,6 +68,7 @@ class KeepAliveReactor final : public KeepAliveReactorBase {
 
  private:
   LeaseService* const service_;
+  const bool forwarded_;
   etcdserverpb::LeaseKeepAliveRequest req_;
   etcdserverpb::LeaseKeepAliveResponse resp_;
 };
@@ -73,9 +81,11 @@ uint64_t UnixMs() {
 
 }  // namespace
 
-LeaseService::LeaseService(Node* node, Lessor* lessor)
+LeaseService::LeaseService(Node* node, Lessor* lessor, LeaseServiceOptions options)
     : node_(node),
       lessor_(lessor),
+      options_(std::move(options)),
+      forwarder_(options_.forward_timeout_ms),
       id_prefix_((node->member_id() & 0xffff) << 48),
       id_counter_((UnixMs() & ((uint64_t{1} << 40) - 1)) << 8) {}
 
@@ -124,18 +134,53 @@ grpc::ServerUnaryReactor* LeaseService::LeaseRevoke(grpc::CallbackServerContext*
 grpc::ServerBidiReactor<etcdserverpb::LeaseKeepAliveRequest,
                         etcdserverpb::LeaseKeepAliveResponse>*
 LeaseService::LeaseKeepAlive(grpc::CallbackServerContext* ctx) {
-  return new KeepAliveReactor(this);
+  return new KeepAliveReactor(this, IsForwarded(ctx));
 }
 
-void LeaseService::Renew(int64_t id, RenewDone done) {
-  // On a follower this is where the keep-alive is forwarded to the leader.
-  std::move(done)(lessor_->Renew(id));
+absl::StatusOr<std::string> LeaseService::ForwardTarget(bool forwarded) const {
+  if (forwarded || !options_.leader_address) return errors::NotLeader();
+  std::optional<std::string> address = options_.leader_address();
+  if (!address) return errors::NoLeader();
+  return *address;
+}
+
+void LeaseService::Renew(int64_t id, bool forwarded, RenewDone done) {
+  absl::StatusOr<int64_t> local = lessor_->Renew(id);
+  if (local.ok() || local.status() != errors::NotLeader()) {
+    std::move(done)(std::move(local));
+    return;
+  }
+  absl::StatusOr<std::string> leader = ForwardTarget(forwarded);
+  if (!leader.ok()) {
+    std::move(done)(leader.status());
+    return;
+  }
+  forwarder_.Renew(*leader, id, std::move(done));
 }
 
 grpc::ServerUnaryReactor* LeaseService::LeaseTimeToLive(
     grpc::CallbackServerContext* ctx, const etcdserverpb::LeaseTimeToLiveRequest* req,
     etcdserverpb::LeaseTimeToLiveResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (!lessor_->is_leader()) {
+    // Only the leader knows how long a lease has left.
+    absl::StatusOr<std::string> leader = ForwardTarget(IsForwarded(ctx));
+    if (leader.ok()) {
+      forwarder_.TimeToLive(
+          *leader, *req,
+          [reactor, resp](absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> answer) {
+            if (answer.ok()) *resp = std::move(*answer);
+            reactor->Finish(ToGrpc(answer.status()));
+          });
+      return reactor;
+    }
+    if (leader.status() == errors::NoLeader()) {
+      reactor->Finish(ToGrpc(leader.status()));
+      return reactor;
+    }
+    // Not forwarded (single member, or already forwarded once): answer from the applied
+    // state.
+  }
   int64_t id = req->id();
   bool want_keys = req->keys();
   node_->ReadIndex([this, reactor, resp, id, want_keys](absl::Status ready) {

@@ -5,28 +5,40 @@
 // the applied request is deterministic. Keep-alives renew on the leader's Lessor; the
 // stream answers each request in order (read, renew, write, read...).
 //
-// Followers: Renew() is the one place a keep-alive reaches the lessor. On a follower it
-// answers errors::NotLeader() today; forwarding means Renew() sends the ID on a
-// per-member LeaseKeepAlive stream to the leader and calls done with the leader's TTL —
-// the reactor does not change (it already waits for done asynchronously).
+// Followers: only the leader knows deadlines. Renew() (every keep-alive) and TimeToLive are
+// forwarded to the leader's client endpoint (LeaderForwarder, at most one hop); the
+// keep-alive stream waits for each answer asynchronously, so a forwarded renewal blocks no
+// thread. Without options.leader_address a follower answers errors::NotLeader().
 #ifndef KVD_SERVER_LEASE_LEASE_SERVICE_H_
 #define KVD_SERVER_LEASE_LEASE_SERVICE_H_
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "api/etcdserverpb/rpc.grpc.pb.h"
+#include "server/lease/leader_forwarder.h"
 #include "server/lease/lessor.h"
 #include "server/node.h"
 
 namespace kvd::server::lease {
 
+struct LeaseServiceOptions {
+  // On a member that does not lead: the leader's client address ("host:port"), or nullopt
+  // when there is no leader (requests then fail with errors::NoLeader()). Must never name
+  // this member. Unset: no forwarding (single member).
+  std::function<std::optional<std::string>()> leader_address;
+  int64_t forward_timeout_ms = 5000;
+};
+
 class LeaseService final : public etcdserverpb::Lease::CallbackService {
  public:
   // REQUIRES: node and lessor outlive the service.
-  LeaseService(Node* node, Lessor* lessor);
+  LeaseService(Node* node, Lessor* lessor, LeaseServiceOptions options = {});
 
   grpc::ServerUnaryReactor* LeaseGrant(grpc::CallbackServerContext* ctx,
                                        const etcdserverpb::LeaseGrantRequest* req,
@@ -45,9 +57,10 @@ class LeaseService final : public etcdserverpb::Lease::CallbackService {
                                         etcdserverpb::LeaseLeasesResponse* resp) override;
 
   // One keep-alive: done gets the lease's TTL (0: no such lease, or expired), or an error
-  // (etcd's, e.g. errors::NotLeader()). done may run before Renew returns.
+  // (etcd's, e.g. errors::NoLeader()). On a follower it is forwarded to the leader, unless
+  // it was itself forwarded (then errors::NotLeader()). done may run before Renew returns.
   using RenewDone = absl::AnyInvocable<void(absl::StatusOr<int64_t>) &&>;
-  void Renew(int64_t id, RenewDone done);
+  void Renew(int64_t id, bool forwarded, RenewDone done);
 
   // Fills a response header as etcd does: cluster, member, term and current revision.
   void FillHeader(etcdserverpb::ResponseHeader* header) const;
@@ -57,8 +70,14 @@ class LeaseService final : public etcdserverpb::Lease::CallbackService {
   // then a time-seeded counter).
   int64_t NextLeaseId();
 
+  // Where to forward a request this member cannot answer; error if it must not be
+  // forwarded (already forwarded, no forwarding configured, no leader).
+  absl::StatusOr<std::string> ForwardTarget(bool forwarded) const;
+
   Node* const node_;
   Lessor* const lessor_;
+  const LeaseServiceOptions options_;
+  LeaderForwarder forwarder_;
   const uint64_t id_prefix_;
   std::atomic<uint64_t> id_counter_;
 };
