@@ -13,9 +13,11 @@ namespace kvd::raft {
 enum class ReadOnlyOption {
   // ReadIndex confirms leadership with a heartbeat round to a quorum. Always correct.
   kSafe,
-  // ReadIndex trusts the leader lease (check_quorum keeps a leader from outliving its
-  // quorum by more than an election timeout). Correct only if clocks drift less than the
-  // lease margin; off unless asked for.
+  // ReadIndex trusts the leader lease: answers at once with the commit index. Requires
+  // check_quorum. NOT linearizable in general: the lease is measured from the leader's
+  // check-quorum rounds, not from when followers last heard from it, so with message
+  // delays (or clock drift) a deposed leader can answer a stale read; the simulator finds
+  // such reads (`raft_sim --lease_reads`). Off unless asked for.
   kLeaseBased,
 };
 

@@ -5,6 +5,7 @@
 //                                            unless --nodes is given
 //   --ops=N                                  operations per seed (default 300)
 //   --plant=vote_twice|commit_without_quorum plant a bug (the checker must catch it)
+//   --lease_reads                            lease-based ReadIndex (finds stale reads)
 //
 // Exit status 0 if every seed passed; otherwise 1, after printing for each failing seed
 // the one command that reproduces it.
@@ -52,6 +53,8 @@ int main(int argc, char** argv) {
       nodes = std::atoi(v.c_str());
     } else if (Flag(argv[i], "--ops", &v)) {
       base.ops = std::atoi(v.c_str());
+    } else if (Flag(argv[i], "--lease_reads", &v)) {
+      base.lease_reads = true;
     } else if (Flag(argv[i], "--verbose", &v)) {
       base.verbose = true;
     } else if (Flag(argv[i], "--plant", &v)) {

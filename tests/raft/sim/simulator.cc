@@ -169,6 +169,7 @@ class Simulation {
     c.max_inflight_msgs = max_inflight_;
     c.max_uncommitted_entries_size = max_uncommitted_;
     c.check_quorum = check_quorum_;
+    if (check_quorum_ && opts_.lease_reads) c.read_only_option = ReadOnlyOption::kLeaseBased;
     c.max_committed_size_per_ready = max_committed_per_ready_;
     c.disable_proposal_forwarding = disable_forwarding_;
     c.pre_vote = pre_vote_;
@@ -873,6 +874,7 @@ SimResult RunSimulation(const SimOptions& opts) { return Simulation(opts).Run();
 std::string ReproCommand(const SimOptions& opts) {
   std::string s = absl::StrCat("build/bin/raft_sim --seed=", opts.seed, " --nodes=", opts.nodes);
   if (opts.ops != 300) absl::StrAppend(&s, " --ops=", opts.ops);
+  if (opts.lease_reads) absl::StrAppend(&s, " --lease_reads");
   if (opts.knobs.vote_twice_in_term) absl::StrAppend(&s, " --plant=vote_twice");
   if (opts.knobs.commit_without_quorum) absl::StrAppend(&s, " --plant=commit_without_quorum");
   return s;

@@ -24,6 +24,9 @@ struct SimOptions {
   int ops = 300;  // Operations in the fault phase.
   bool verbose = false;  // Print the event trace of the run.
   TestingKnobs knobs;  // Planted bugs (checker self-test).
+  // Seeds with check_quorum serve ReadIndex from the leader lease (ReadOnlyOption::
+  // kLeaseBased). Not linearizable under message delays: the checker finds stale reads.
+  bool lease_reads = false;
 };
 
 struct SimResult {

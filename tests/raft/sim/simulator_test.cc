@@ -47,12 +47,14 @@ TEST(SimulatorTest, RunsDoRealWork) {
 }
 
 // Returns the first seed in [1, max_seeds] whose run fails, or 0.
-uint64_t FirstFailingSeed(const TestingKnobs& knobs, uint64_t max_seeds, std::string* why) {
+uint64_t FirstFailingSeed(const TestingKnobs& knobs, uint64_t max_seeds, std::string* why,
+                          bool lease_reads = false) {
   for (uint64_t seed = 1; seed <= max_seeds; ++seed) {
     SimOptions o;
     o.seed = seed;
     o.nodes = seed % 2 ? 5 : 3;
     o.knobs = knobs;
+    o.lease_reads = lease_reads;
     SimResult r = RunSimulation(o);
     if (!r.ok) {
       *why = r.failure;
@@ -78,6 +80,18 @@ TEST(SimulatorTest, CatchesALeaderThatCommitsWithoutAQuorum) {
   const uint64_t seed = FirstFailingSeed(k, 20, &why);
   EXPECT_NE(seed, 0u) << "planted commit without quorum went unnoticed for 20 seeds";
   EXPECT_FALSE(why.empty());
+}
+
+// Not a planted bug but a real weakness, kept as evidence: lease-based reads trust that
+// followers will not elect a new leader while the old one's lease lasts, but the old
+// leader's lease runs from its own check-quorum round, not from when followers last heard
+// from it, so under message delays it can serve a read that misses a newer commit. This is
+// why Config::read_only_option defaults to kSafe.
+TEST(SimulatorTest, FindsStaleLeaseBasedReads) {
+  std::string why;
+  const uint64_t seed = FirstFailingSeed(TestingKnobs(), 2000, &why, /*lease_reads=*/true);
+  EXPECT_NE(seed, 0u) << "no stale lease read in 2000 seeds";
+  EXPECT_NE(why.find("stale read"), std::string::npos) << why;
 }
 
 }  // namespace
