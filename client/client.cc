@@ -349,6 +349,36 @@ absl::StatusOr<pb::DefragmentResponse> Client::Defragment(absl::string_view endp
   return response;
 }
 
+absl::Status Client::Snapshot(
+    absl::string_view endpoint, absl::Duration timeout,
+    const std::function<absl::Status(const pb::SnapshotResponse&)>& chunk) {
+  absl::StatusOr<Endpoint*> ep = Adhoc(endpoint);
+  if (!ep.ok()) return ep.status();
+  const absl::Time dial_deadline = absl::Now() + std::min(options_.dial_timeout, timeout);
+  if (!(*ep)->channel->WaitForConnected(ToChrono(dial_deadline))) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("context deadline exceeded (", endpoint, " not reachable within dial timeout ",
+                     absl::FormatDuration(options_.dial_timeout), ")"));
+  }
+  grpc::ClientContext context;
+  if (timeout != absl::InfiniteDuration()) context.set_deadline(ToChrono(absl::Now() + timeout));
+  std::unique_ptr<grpc::ClientReader<pb::SnapshotResponse>> reader =
+      (*ep)->maintenance->Snapshot(&context, pb::SnapshotRequest());
+  pb::SnapshotResponse response;
+  absl::Status sink_status;
+  while (reader->Read(&response)) {
+    sink_status = chunk(response);
+    if (!sink_status.ok()) {
+      context.TryCancel();
+      while (reader->Read(&response)) {
+      }
+      break;
+    }
+  }
+  const absl::Status stream_status = FromGrpcStatus(reader->Finish());
+  return sink_status.ok() ? stream_status : sink_status;
+}
+
 absl::StatusOr<pb::MoveLeaderResponse> Client::MoveLeader(absl::string_view endpoint,
                                                           uint64_t target_id) {
   pb::MoveLeaderRequest request;

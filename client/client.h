@@ -118,6 +118,12 @@ class Client {
   // Asks `endpoint`, which must be the leader, to hand leadership to member `target_id`.
   absl::StatusOr<etcdserverpb::MoveLeaderResponse> MoveLeader(absl::string_view endpoint,
                                                               uint64_t target_id);
+  // Streams a snapshot of exactly `endpoint`'s backend, handing each chunk to `chunk`
+  // (which may stop the stream by returning an error). `timeout` bounds the whole
+  // transfer; absl::InfiniteDuration() for none (etcdctl's default for snapshots).
+  absl::Status Snapshot(
+      absl::string_view endpoint, absl::Duration timeout,
+      const std::function<absl::Status(const etcdserverpb::SnapshotResponse&)>& chunk);
   // Lists (GET), raises or clears alarms.
   absl::StatusOr<etcdserverpb::AlarmResponse> Alarm(const etcdserverpb::AlarmRequest& request);
 

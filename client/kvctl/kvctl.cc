@@ -1,6 +1,12 @@
 #include "client/kvctl/kvctl.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <iterator>
 #include <memory>
 #include <optional>
@@ -67,6 +73,7 @@ Commands:
   move-leader ID              transfers leadership (to be run against the leader's endpoint)
   alarm list|disarm           lists or clears alarms (e.g. NOSPACE)
   defrag [--cluster]          defragments each endpoint's backend
+  snapshot save FILE          saves the one endpoint's backend snapshot to FILE
   version                     prints the version
 
 Global flags:
@@ -625,6 +632,58 @@ absl::Status RunAlarm(Context& ctx, const std::vector<std::string>& positional) 
   return ctx.printer().Alarm(disarmed);
 }
 
+// Saves a snapshot of the one endpoint's backend to `path` (written to path.part, synced,
+// then renamed, so `path` is either absent or complete).
+absl::Status RunSnapshot(Context& ctx, const std::vector<std::string>& positional,
+                         bool timeout_given) {
+  if (positional.empty() || positional[0] != "save") {
+    return MakeFailure(kExitBadArgs, "usage: kvctl snapshot save FILE");
+  }
+  if (positional.size() != 2) {
+    return MakeFailure(kExitBadArgs, "snapshot save expects one argument");
+  }
+  const std::vector<std::string>& endpoints = ctx.globals().endpoints;
+  if (endpoints.size() != 1) {
+    return MakeFailure(kExitInterrupted,
+                       absl::StrCat("snapshot must be requested to one selected node, not "
+                                    "multiple [",
+                                    absl::StrJoin(endpoints, " "), "]"));
+  }
+  const std::string path = positional[1];
+  const std::string part = path + ".part";
+  absl::StatusOr<client::Client*> c = ctx.Client();
+  if (!c.ok()) return c.status();
+  const int fd = open(part.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);  // as etcdctl: 0600
+  std::FILE* file = fd >= 0 ? fdopen(fd, "wb") : nullptr;
+  if (file == nullptr) {
+    return MakeFailure(kExitInterrupted,
+                       absl::StrCat("could not open ", part, " (", std::strerror(errno), ")"));
+  }
+  // Like etcdctl: no time limit unless --command-timeout was given.
+  const absl::Duration timeout =
+      timeout_given ? ctx.globals().command_timeout : absl::InfiniteDuration();
+  absl::Status status =
+      (*c)->Snapshot(endpoints[0], timeout, [&](const pb::SnapshotResponse& chunk) {
+        if (std::fwrite(chunk.blob().data(), 1, chunk.blob().size(), file) != chunk.blob().size()) {
+          return absl::DataLossError(absl::StrCat("write ", part, ": ", std::strerror(errno)));
+        }
+        return absl::OkStatus();
+      });
+  if (status.ok() && (std::fflush(file) != 0 || fsync(fileno(file)) != 0)) {
+    status = absl::DataLossError(absl::StrCat("sync ", part, ": ", std::strerror(errno)));
+  }
+  std::fclose(file);
+  if (status.ok() && std::rename(part.c_str(), path.c_str()) != 0) {
+    status = absl::DataLossError(absl::StrCat("rename ", part, ": ", std::strerror(errno)));
+  }
+  if (!status.ok()) {
+    std::remove(part.c_str());
+    return MakeFailure(kExitInterrupted, ErrorText(status));
+  }
+  ctx.io().out << "Snapshot saved at " << path << "\n";
+  return absl::OkStatus();
+}
+
 // Defragments each endpoint; failures are reported per endpoint, then exit kExitError.
 absl::Status RunDefrag(Context& ctx, bool cluster) {
   absl::StatusOr<std::vector<std::string>> endpoints = EndpointsOf(ctx, cluster);
@@ -715,7 +774,8 @@ int Run(const std::vector<std::string>& args, Io io) {
     member.Register(flags);
   } else if (command == "defrag") {
     flags.Bool("cluster", '\0', &cluster);
-  } else if (command != "version" && command != "move-leader" && command != "alarm") {
+  } else if (command != "version" && command != "move-leader" && command != "alarm" &&
+             command != "snapshot") {
     return Fail(io, MakeFailure(kExitError,
                                 absl::StrCat("unknown command \"", command, "\" for \"kvctl\"")));
   }
@@ -727,6 +787,7 @@ int Run(const std::vector<std::string>& args, Io io) {
   }
   if (absl::Status env = ApplyEnvironment(io, leading, flags); !env.ok()) return Fail(io, env);
 
+  const bool timeout_given = leading.Changed("command-timeout") || flags.Changed("command-timeout");
   Context ctx(std::move(globals), io);
   if (absl::Status init = ctx.Init(); !init.ok()) return Fail(io, init);
 
@@ -755,6 +816,8 @@ int Run(const std::vector<std::string>& args, Io io) {
     status = RunAlarm(ctx, *positional);
   } else if (command == "defrag") {
     status = RunDefrag(ctx, cluster);
+  } else if (command == "snapshot") {
+    status = RunSnapshot(ctx, *positional, timeout_given);
   } else if (command == "endpoint") {
     const std::string sub = positional->empty() ? "" : (*positional)[0];
     if (sub == "status") {

@@ -1,6 +1,7 @@
 // The kvctl binary end to end, against a real server (KVD_TEST_SERVER, etcd by default).
 // Expected outputs are etcdctl's (captured from etcdctl 3.4.23 against etcd 3.4.23).
 #include <cstdlib>
+#include <filesystem>
 #include <regex>
 #include <string>
 #include <vector>
@@ -406,6 +407,23 @@ TEST_F(KvctlTest, MaintenanceCommands) {
   EXPECT_RUN(Kvctl({"alarm", "disarm"}), 0, "", "");
   EXPECT_RUN(Kvctl({"defrag"}), 0,
              "Finished defragmenting etcd member[" + server_->endpoint() + "]\n", "");
+}
+
+TEST_F(KvctlTest, SnapshotSave) {
+  char dir_template[] = "/tmp/kvctl-snapshot-XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string path = std::string(dir_template) + "/snap.db";
+  EXPECT_RUN(Kvctl({"snapshot", "save", path}), 0, "Snapshot saved at " + path + "\n", "");
+  std::error_code error;
+  EXPECT_GT(std::filesystem::file_size(path, error), 0u) << error.message();
+  EXPECT_FALSE(std::filesystem::exists(path + ".part"));
+  EXPECT_RUN(
+      Raw({"--endpoints=" + server_->endpoint() + ",127.0.0.1:1", "snapshot", "save", path + "2"}),
+      5, "",
+      "Error: snapshot must be requested to one selected node, not multiple [" +
+          server_->endpoint() + " 127.0.0.1:1]\n");
+  EXPECT_RUN(Kvctl({"snapshot", "save"}), 128, "", "Error: snapshot save expects one argument\n");
+  std::filesystem::remove_all(dir_template, error);
 }
 
 TEST_F(KvctlTest, UnreachableEndpoints) {
