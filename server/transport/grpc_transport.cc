@@ -110,6 +110,7 @@ struct Peer {
   std::condition_variable cv;  // queue, urls_version, pending_snapshot or stopping changed
   std::vector<std::string> urls;
   uint64_t urls_version = 0;
+  std::string working_url;  // the URL the message stream last wrote to; "" if none
   std::deque<raftpb::Message> queue;
   bool stopping = false;
   grpc::ClientContext* stream_ctx = nullptr;  // the live message stream's, for TryCancel
@@ -254,6 +255,7 @@ class GrpcTransport final : public Transport {
     std::lock_guard<std::mutex> lock(peer->mu);
     if (peer->urls == peer_urls) return;
     peer->urls = peer_urls;
+    peer->working_url.clear();
     ++peer->urls_version;
     if (peer->stream_ctx != nullptr) peer->stream_ctx->TryCancel();
     peer->cv.notify_all();
@@ -516,7 +518,7 @@ class GrpcTransport final : public Transport {
       peerpb::StreamAck ack;
       std::unique_ptr<grpc::ClientWriter<peerpb::RaftBatch>> writer = stub->Stream(&ctx, &ack);
       bool wrote = false;
-      bool clean = RunStream(p, writer.get(), channel_version, &wrote);
+      bool clean = RunStream(p, writer.get(), channel_version, url, &wrote);
       p->connected = false;
       if (clean) writer->WritesDone();
       grpc::Status status = writer->Finish();
@@ -556,7 +558,7 @@ class GrpcTransport final : public Transport {
   // Writes batches until the stream breaks (false) or the peer stops or changes URLs (true).
   // Sets *wrote once a write succeeded.
   bool RunStream(Peer* p, grpc::ClientWriter<peerpb::RaftBatch>* writer, uint64_t version,
-                 bool* wrote) {
+                 const std::string& url, bool* wrote) {
     bool first = true;
     while (true) {
       peerpb::RaftBatch batch;
@@ -589,6 +591,10 @@ class GrpcTransport final : public Transport {
       if (!ok) {
         if (batch.messages_size() > 0) p->report_pending = true;
         return false;
+      }
+      if (first) {
+        std::lock_guard<std::mutex> lock(p->mu);
+        if (p->urls_version == version) p->working_url = url;
       }
       first = false;
       *wrote = true;
@@ -660,7 +666,7 @@ class GrpcTransport final : public Transport {
     {
       std::lock_guard<std::mutex> lock(p->mu);
       if (p->urls.empty()) return absl::UnavailableError("peer has no URLs");
-      url = p->urls.front();
+      url = p->working_url.empty() ? p->urls.front() : p->working_url;
     }
     absl::StatusOr<std::string> target = PeerUrlToTarget(url);
     if (!target.ok()) return target.status();

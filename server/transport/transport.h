@@ -87,7 +87,11 @@ class Transport {
   // The Peer gRPC service to register on the member's peer server.
   virtual grpc::Service* service() = 0;
 
-  // Peers by member id, with their advertised peer URLs ("http://host:port").
+  // Peers by member id, with their advertised peer URLs ("http://host:port"; the first
+  // that works is used). AddPeer of a known id is UpdatePeer. UpdatePeer with new URLs
+  // moves the stream at once. RemovePeer drops what is queued for the peer and stops its
+  // streams without waiting for them; messages to it are then reported unreachable.
+  // None of these block on the network.
   virtual void AddPeer(uint64_t id, const std::vector<std::string>& peer_urls) = 0;
   virtual void UpdatePeer(uint64_t id, const std::vector<std::string>& peer_urls) = 0;
   virtual void RemovePeer(uint64_t id) = 0;
@@ -95,7 +99,9 @@ class Transport {
   // Queues msgs for their recipients (msg.to()); never blocks.
   virtual void Send(std::vector<raftpb::Message> msgs) = 0;
 
-  // Whether a stream to/from the peer is up now (for "started" members and health).
+  // Whether a stream to/from the peer is up now (for "started" members and health): an
+  // outbound stream that has written successfully and not failed since, or an inbound
+  // stream whose header was accepted. A dead peer turns inactive within about a second.
   virtual bool IsActive(uint64_t id) const = 0;
 
   // Stops every stream and thread; pending messages are dropped.
