@@ -350,36 +350,8 @@ absl::Status Raft::StepLeader(Message& m) {
       }
       for (auto& [id, pr] : trk_.progress()) pr.recent_active = (id == id_);
       return absl::OkStatus();
-    case raftpb::MSG_PROP: {
-      RAFT_CHECK_MSG(m.entries_size() > 0, "empty proposal");
-      if (trk_.Get(id_) == nullptr || trk_.Get(id_)->is_learner) {
-        return ErrProposalDropped("this node is no longer a voter");
-      }
-      if (lead_transferee_ != kNone) {
-        return ErrProposalDropped("leadership transfer in progress");
-      }
-      std::vector<Entry> es;
-      es.reserve(m.entries_size());
-      for (Entry& e : *m.mutable_entries()) {
-        if (IsConfChangeEntry(e)) {
-          if (pending_conf_index_ > log_.applied()) {
-            return ErrProposalDropped("a membership change is already in progress");
-          }
-          if (!CommittedEntryInCurrentTerm()) {
-            return ErrProposalDropped("the leader has not committed an entry in its term");
-          }
-        }
-        es.push_back(std::move(e));
-      }
-      for (size_t i = 0; i < es.size(); ++i) {
-        if (IsConfChangeEntry(es[i])) pending_conf_index_ = log_.LastIndex() + 1 + i;
-      }
-      if (!AppendEntries(es)) {
-        return ErrProposalDropped("too many uncommitted entries");
-      }
-      BcastAppend();
-      return absl::OkStatus();
-    }
+    case raftpb::MSG_PROP:
+      return HandlePropose(m);
     case raftpb::MSG_READ_INDEX:
       HandleReadIndex(m);
       return absl::OkStatus();
@@ -390,85 +362,12 @@ absl::Status Raft::StepLeader(Message& m) {
   Progress* pr = trk_.Get(m.from());
   if (pr == nullptr) return absl::OkStatus();  // Not (or no longer) a member.
   switch (m.type()) {
-    case raftpb::MSG_APP_RESP: {
-      pr->recent_active = true;
-      if (m.reject()) {
-        // Fast backtracking (§5.3's optimisation, etcd's variant): the follower told us
-        // the largest index <= reject_hint where its term is <= log_term; skip to the
-        // largest index in our log with a term <= that term.
-        uint64_t next_probe = m.reject_hint();
-        if (m.log_term() > 0) {
-          next_probe = log_.FindConflictByTerm(m.reject_hint(), m.log_term()).first;
-        }
-        if (pr->MaybeDecrTo(m.index(), next_probe)) {
-          if (pr->state == ProgressState::kReplicate) pr->BecomeProbe();
-          SendAppend(m.from());
-        }
-        return absl::OkStatus();
-      }
-      const bool old_paused = pr->IsPaused();
-      if (pr->MaybeUpdate(m.index())) {
-        if (pr->state == ProgressState::kProbe) {
-          pr->BecomeReplicate();
-        } else if (pr->state == ProgressState::kSnapshot && pr->match + 1 >= log_.FirstIndex()) {
-          // The follower caught up through the snapshot (or otherwise) and the log has
-          // what it needs next: replicate from here.
-          pr->BecomeProbe();
-          pr->BecomeReplicate();
-        } else if (pr->state == ProgressState::kReplicate) {
-          pr->inflights.FreeLE(m.index());
-        }
-        if (MaybeCommit()) {
-          AfterCommit();
-        } else if (old_paused) {
-          // The follower was paused and now has room: send what it is missing.
-          SendAppend(m.from());
-        }
-        // Pipelining: keep sending while the window allows and there is something new.
-        while (MaybeSendAppend(m.from(), false)) {
-        }
-        if (m.from() == lead_transferee_ && pr->match == log_.LastIndex()) {
-          SendTimeoutNow(m.from());
-        }
-      }
+    case raftpb::MSG_APP_RESP:
+      HandleAppendResponse(m, *pr);
       return absl::OkStatus();
-    }
-    case raftpb::MSG_HEARTBEAT_RESP: {
-      pr->recent_active = true;
-      pr->msg_app_flow_paused = false;
-      if (pr->match < log_.LastIndex()) {
-        if (pr->state == ProgressState::kReplicate && pr->inflights.Full()) {
-          // Every message in the window may have been lost. An empty append at next-1
-          // makes the follower reject if it lacks those entries, which resets us to probe.
-          SendEmptyAppend(m.from());
-        } else {
-          SendAppend(m.from());
-        }
-      }
-      if (read_only_option_ != ReadOnlyOption::kSafe || m.context().empty()) {
-        return absl::OkStatus();
-      }
-      auto it = pending_reads_.find(m.context());
-      if (it == pending_reads_.end()) return absl::OkStatus();
-      it->second.acks.insert(m.from());
-      if (!trk_.HasQuorum(it->second.acks)) return absl::OkStatus();
-      // Leadership is confirmed as of this heartbeat round: every read queued up to and
-      // including this one may be served at its recorded index.
-      std::vector<ReadIndexStatus> done;
-      while (!read_queue_.empty()) {
-        std::string ctx = std::move(read_queue_.front());
-        read_queue_.pop_front();
-        auto st = pending_reads_.find(ctx);
-        const bool last = ctx == m.context();
-        if (st != pending_reads_.end()) {
-          done.push_back(std::move(st->second));
-          pending_reads_.erase(st);
-        }
-        if (last) break;
-      }
-      for (const ReadIndexStatus& rs : done) RespondToReadIndex(rs.req, rs.index);
+    case raftpb::MSG_HEARTBEAT_RESP:
+      HandleHeartbeatResponse(m, *pr);
       return absl::OkStatus();
-    }
     case raftpb::MSG_SNAP_STATUS:
       if (pr->state != ProgressState::kSnapshot) return absl::OkStatus();
       if (m.reject()) pr->pending_snapshot = 0;
@@ -480,26 +379,131 @@ absl::Status Raft::StepLeader(Message& m) {
       // Optimistic replication to an unreachable peer only loses messages; probe instead.
       if (pr->state == ProgressState::kReplicate) pr->BecomeProbe();
       return absl::OkStatus();
-    case raftpb::MSG_TRANSFER_LEADER: {
-      if (pr->is_learner) return absl::OkStatus();
-      const uint64_t transferee = m.from();
-      if (lead_transferee_ != kNone) {
-        if (lead_transferee_ == transferee) return absl::OkStatus();  // Already under way.
-        AbortLeaderTransfer();
-      }
-      if (transferee == id_) return absl::OkStatus();  // Already the leader.
-      // The transfer must finish within an election timeout (TickHeartbeat aborts it).
-      election_elapsed_ = 0;
-      lead_transferee_ = transferee;
-      if (pr->match == log_.LastIndex()) {
-        SendTimeoutNow(transferee);
-      } else {
-        SendAppend(transferee);  // Catch it up first; MSG_APP_RESP then sends TimeoutNow.
-      }
+    case raftpb::MSG_TRANSFER_LEADER:
+      HandleTransferLeader(m, *pr);
       return absl::OkStatus();
-    }
     default:
       return absl::OkStatus();
+  }
+}
+
+absl::Status Raft::HandlePropose(Message& m) {
+  RAFT_CHECK_MSG(m.entries_size() > 0, "empty proposal");
+  if (trk_.Get(id_) == nullptr || trk_.Get(id_)->is_learner) {
+    return ErrProposalDropped("this node is no longer a voter");
+  }
+  if (lead_transferee_ != kNone) return ErrProposalDropped("leadership transfer in progress");
+  std::vector<Entry> es;
+  es.reserve(m.entries_size());
+  for (Entry& e : *m.mutable_entries()) {
+    if (IsConfChangeEntry(e)) {
+      // The single-server change rules (see rawnode.h).
+      if (pending_conf_index_ > log_.applied()) {
+        return ErrProposalDropped("a membership change is already in progress");
+      }
+      if (!CommittedEntryInCurrentTerm()) {
+        return ErrProposalDropped("the leader has not committed an entry in its term");
+      }
+    }
+    es.push_back(std::move(e));
+  }
+  for (size_t i = 0; i < es.size(); ++i) {
+    if (IsConfChangeEntry(es[i])) pending_conf_index_ = log_.LastIndex() + 1 + i;
+  }
+  if (!AppendEntries(es)) return ErrProposalDropped("too many uncommitted entries");
+  BcastAppend();
+  return absl::OkStatus();
+}
+
+void Raft::HandleAppendResponse(const Message& m, Progress& pr) {
+  pr.recent_active = true;
+  if (m.reject()) {
+    // Fast backtracking (§5.3's optimisation, etcd's variant): the follower told us the
+    // largest index <= reject_hint where its term is <= log_term; skip to the largest
+    // index in our log with a term <= that term.
+    uint64_t next_probe = m.reject_hint();
+    if (m.log_term() > 0) {
+      next_probe = log_.FindConflictByTerm(m.reject_hint(), m.log_term()).first;
+    }
+    if (pr.MaybeDecrTo(m.index(), next_probe)) {
+      if (pr.state == ProgressState::kReplicate) pr.BecomeProbe();
+      SendAppend(m.from());
+    }
+    return;
+  }
+  const bool old_paused = pr.IsPaused();
+  if (!pr.MaybeUpdate(m.index())) return;  // Stale or duplicate acknowledgement.
+  if (pr.state == ProgressState::kProbe) {
+    pr.BecomeReplicate();
+  } else if (pr.state == ProgressState::kSnapshot && pr.match + 1 >= log_.FirstIndex()) {
+    // The follower caught up through the snapshot (or otherwise) and the log has what it
+    // needs next: replicate from here.
+    pr.BecomeProbe();
+    pr.BecomeReplicate();
+  } else if (pr.state == ProgressState::kReplicate) {
+    pr.inflights.FreeLE(m.index());
+  }
+  if (MaybeCommit()) {
+    AfterCommit();
+  } else if (old_paused) {
+    // The follower was paused and now has room: send what it is missing.
+    SendAppend(m.from());
+  }
+  // Pipelining: keep sending while the window allows and there is something new.
+  while (MaybeSendAppend(m.from(), false)) {
+  }
+  if (m.from() == lead_transferee_ && pr.match == log_.LastIndex()) SendTimeoutNow(m.from());
+}
+
+void Raft::HandleHeartbeatResponse(const Message& m, Progress& pr) {
+  pr.recent_active = true;
+  pr.msg_app_flow_paused = false;
+  if (pr.match < log_.LastIndex()) {
+    if (pr.state == ProgressState::kReplicate && pr.inflights.Full()) {
+      // Every message in the window may have been lost. An empty append at next-1 makes
+      // the follower reject if it lacks those entries, which resets us to probe.
+      SendEmptyAppend(m.from());
+    } else {
+      SendAppend(m.from());
+    }
+  }
+  if (read_only_option_ != ReadOnlyOption::kSafe || m.context().empty()) return;
+  auto it = pending_reads_.find(m.context());
+  if (it == pending_reads_.end()) return;
+  it->second.acks.insert(m.from());
+  if (!trk_.HasQuorum(it->second.acks)) return;
+  // Leadership is confirmed as of this heartbeat round: every read queued up to and
+  // including this one may be served at its recorded index.
+  std::vector<ReadIndexStatus> done;
+  while (!read_queue_.empty()) {
+    std::string ctx = std::move(read_queue_.front());
+    read_queue_.pop_front();
+    auto st = pending_reads_.find(ctx);
+    const bool last = ctx == m.context();
+    if (st != pending_reads_.end()) {
+      done.push_back(std::move(st->second));
+      pending_reads_.erase(st);
+    }
+    if (last) break;
+  }
+  for (const ReadIndexStatus& rs : done) RespondToReadIndex(rs.req, rs.index);
+}
+
+void Raft::HandleTransferLeader(const Message& m, const Progress& pr) {
+  if (pr.is_learner) return;
+  const uint64_t transferee = m.from();
+  if (lead_transferee_ != kNone) {
+    if (lead_transferee_ == transferee) return;  // Already under way.
+    AbortLeaderTransfer();
+  }
+  if (transferee == id_) return;  // Already the leader.
+  // The transfer must finish within an election timeout (TickHeartbeat aborts it).
+  election_elapsed_ = 0;
+  lead_transferee_ = transferee;
+  if (pr.match == log_.LastIndex()) {
+    SendTimeoutNow(transferee);
+  } else {
+    SendAppend(transferee);  // Catch it up first; HandleAppendResponse sends TimeoutNow.
   }
 }
 

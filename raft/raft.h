@@ -82,6 +82,10 @@ class Raft {
   void ResetRandomizedElectionTimeout();
 
   absl::Status StepLeader(raftpb::Message& m);
+  absl::Status HandlePropose(raftpb::Message& m);
+  void HandleAppendResponse(const raftpb::Message& m, Progress& pr);
+  void HandleHeartbeatResponse(const raftpb::Message& m, Progress& pr);
+  void HandleTransferLeader(const raftpb::Message& m, const Progress& pr);
   absl::Status StepCandidate(raftpb::Message& m);
   absl::Status StepFollower(raftpb::Message& m);
   void TickElection();
