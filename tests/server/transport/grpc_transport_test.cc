@@ -21,6 +21,8 @@
 #include "api/kvdpb/peer.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "storage/engine.h"
+#include "storage/snapshot.h"
 
 namespace kvd::server {
 namespace {
@@ -122,6 +124,7 @@ struct Member {
   TestSource source;
   GrpcTransportTestHooks hooks;
   size_t chunk_bytes = 256 << 10;
+  int64_t write_timeout_ms = 5000;
   std::unique_ptr<Transport> transport;
   std::unique_ptr<grpc::Server> server;
 
@@ -138,6 +141,7 @@ struct Member {
     options.cluster_id = cluster_id;
     options.scratch_dir = scratch;
     options.snapshot_chunk_bytes = chunk_bytes;
+    options.write_timeout_ms = write_timeout_ms;
     options.on_unreachable = [this](uint64_t peer) {
       std::lock_guard<std::mutex> lock(reports.mu());
       ++unreachable[peer];
@@ -595,6 +599,139 @@ TEST_F(GrpcTransportTest, SnapshotSourceFailureIsReported) {
   std::lock_guard<std::mutex> lock(a->reports.mu());
   EXPECT_EQ(a->snapshots_sent[0], std::make_pair(uint64_t{2}, false));
   EXPECT_TRUE(ListDir(a->scratch).empty());
+}
+
+// A peer that accepts the stream and never reads it: gRPC flow control blocks the writer,
+// and the watchdog must break the stream and report the peer.
+class StuckPeerService final : public peerpb::Peer::CallbackService {
+ public:
+  grpc::ServerReadReactor<peerpb::RaftBatch>* Stream(grpc::CallbackServerContext*,
+                                                     peerpb::StreamAck*) override {
+    ++streams;
+    return new Reactor();
+  }
+  std::atomic<int> streams{0};
+
+ private:
+  class Reactor final : public grpc::ServerReadReactor<peerpb::RaftBatch> {
+   public:
+    void OnCancel() override { Finish(grpc::Status::CANCELLED); }
+    void OnDone() override { delete this; }
+  };
+};
+
+TEST_F(GrpcTransportTest, WriteBlockedByAPeerThatDoesNotReadIsBrokenAndReported) {
+  StuckPeerService stuck;
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&stuck);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  ASSERT_NE(port, 0);
+
+  Member* a = AddMember(1);
+  a->write_timeout_ms = 200;
+  StartAll();
+  ASSERT_FALSE(HasFatalFailure());
+  a->transport->AddPeer(2, {absl::StrCat("http://127.0.0.1:", port)});
+  // 64 KiB messages: a few MB fill the stream's flow-control windows.
+  auto deadline = Clock::now() + kWaitMax;
+  uint64_t index = 0;
+  while (a->UnreachableCount(2) == 0) {
+    ASSERT_LT(Clock::now(), deadline) << "a blocked write was never broken";
+    a->transport->Send({Msg(1, 2, index++, 64 << 10)});
+    std::this_thread::sleep_for(1ms);
+  }
+  // The writer gave up on the stuck stream and opened a new one.
+  deadline = Clock::now() + kWaitMax;
+  while (stuck.streams < 2) {
+    ASSERT_LT(Clock::now(), deadline) << "the writer never reconnected";
+    a->transport->Send({Msg(1, 2, index++, 64 << 10)});
+    std::this_thread::sleep_for(1ms);
+  }
+  a->Stop();
+  server->Shutdown(std::chrono::system_clock::now() + 5s);
+}
+
+// The real thing end to end: the state files of one store travel to another member and
+// install there.
+TEST_F(GrpcTransportTest, StateSnapshotTravelsAndInstalls) {
+  auto open = [&](const std::string& name) {
+    storage::EngineOptions options;
+    options.path = absl::StrCat(root_, "/", name);
+    auto engine = storage::Engine::Open(options);
+    EXPECT_TRUE(engine.ok()) << engine.status();
+    return engine.ok() ? std::move(*engine) : nullptr;
+  };
+  std::unique_ptr<storage::Engine> src = open("src-db");
+  std::unique_ptr<storage::Engine> dst = open("dst-db");
+  ASSERT_TRUE(src && dst);
+  rocksdb::WriteBatch batch;
+  for (int i = 0; i < 20000; ++i) {
+    batch.Put(src->cf(storage::Cf::kKv), absl::StrCat("key", i), RandomBytes(100, i));
+  }
+  std::string applied;
+  storage::PutBigEndian64(&applied, 77);
+  batch.Put(src->cf(storage::Cf::kMeta), "applied_index", applied);
+  ASSERT_TRUE(src->Write(&batch, true).ok());
+  rocksdb::WriteBatch other;
+  other.Put(dst->cf(storage::Cf::kKv), "stale", "x");
+  ASSERT_TRUE(dst->Write(&other, true).ok());
+
+  class EngineSource final : public SnapshotSource {
+   public:
+    explicit EngineSource(storage::Engine* e) : engine_(e) {}
+    absl::Status WriteSnapshotFiles(const raftpb::Message&, const std::string& dir) override {
+      return storage::WriteStateSnapshot(*engine_, dir).status();
+    }
+
+   private:
+    storage::Engine* engine_;
+  };
+
+  Member* a = AddMember(1);
+  Member* b = AddMember(2);
+  StartAll();
+  ASSERT_FALSE(HasFatalFailure());
+  EngineSource source(src.get());
+  // Replace A's transport with one reading the engine (same id, same port).
+  a->transport->Stop();
+  a->server->Shutdown(std::chrono::system_clock::now() + 5s);
+  a->server.reset();
+  TransportOptions options;
+  options.local_id = 1;
+  options.cluster_id = kCluster;
+  options.scratch_dir = a->scratch;
+  options.on_snapshot_sent = [a](uint64_t peer, bool ok) {
+    std::lock_guard<std::mutex> lock(a->reports.mu());
+    a->snapshots_sent.emplace_back(peer, ok);
+    a->reports.Notify();
+  };
+  a->transport = NewGrpcTransport(options, &a->receiver, &source);
+  a->transport->AddPeer(2, {b->url()});
+
+  a->transport->Send({SnapMsg(1, 2, 70)});
+  ASSERT_TRUE(a->reports.WaitUntil([&] { return !a->snapshots_sent.empty(); }));
+  std::string dir;
+  {
+    std::lock_guard<std::mutex> lock(b->receiver.inbox.mu());
+    ASSERT_EQ(b->receiver.snapshots.size(), 1u);
+    dir = b->receiver.snapshots[0].second;
+  }
+  auto manifest = storage::ReadSnapshotManifest(dir);
+  ASSERT_TRUE(manifest.ok()) << manifest.status();
+  EXPECT_EQ(manifest->applied_index, 77u);
+  ASSERT_TRUE(storage::InstallStateSnapshot(*dst, dir).ok());
+  EXPECT_FALSE(std::filesystem::exists(dir));
+  EXPECT_TRUE(absl::IsNotFound(dst->Get(storage::Cf::kKv, "stale").status()));
+  for (int i : {0, 9999, 19999}) {
+    auto v = dst->Get(storage::Cf::kKv, absl::StrCat("key", i));
+    ASSERT_TRUE(v.ok()) << v.status();
+    EXPECT_EQ(*v, RandomBytes(100, i));
+  }
+  a->transport->Stop();
+  a->transport.reset();
 }
 
 // Not a check: prints the rates, for the record (ctest -V shows them).
