@@ -113,20 +113,22 @@ int Run(int argc, char** argv) {
   limits.max_txn_ops = config->max_txn_ops;
   kvd::server::KvService kv_service(node->get(), limits);
   kvd::server::MaintenanceService maintenance_service(node->get());
-  // A follower forwards keep-alives and TimeToLive to the leader's client URL.
+  // A follower forwards keep-alives and TimeToLive to the leader's peer URL (known from
+  // the start, unlike client URLs), where peer_lease_service answers them.
   kvd::server::lease::LeaseServiceOptions lease_service_options;
   lease_service_options.leader_address = [lease_node]() -> std::optional<std::string> {
     uint64_t leader = lease_node->leader_id();
     if (leader == 0 || leader == lease_node->member_id()) return std::nullopt;
     for (const etcdserverpb::Member& m : lease_node->Members()) {
-      if (m.id() != leader || m.clienturls().empty()) continue;
-      absl::StatusOr<std::string> address = kvd::server::ListenAddressFromUrl(m.clienturls(0));
+      if (m.id() != leader || m.peerurls().empty()) continue;
+      absl::StatusOr<std::string> address = kvd::server::ListenAddressFromUrl(m.peerurls(0));
       if (address.ok()) return *address;
     }
     return std::nullopt;
   };
   kvd::server::lease::LeaseService lease_service(node->get(), &lessor,
                                                  std::move(lease_service_options));
+  kvd::server::lease::LeaseService peer_lease_service(node->get(), &lessor);
   kvd::server::watch::WatchService watch_service(
       &watch_hub, [watch_node] { return watch_node->has_leader(); });
 
@@ -151,6 +153,7 @@ int Run(int argc, char** argv) {
   }
   peer_builder.SetMaxReceiveMessageSize(std::numeric_limits<int>::max());
   peer_builder.RegisterService((*node)->peer_service());
+  peer_builder.RegisterService(&peer_lease_service);
   std::unique_ptr<grpc::Server> peer_server = peer_builder.BuildAndStart();
   std::unique_ptr<grpc::Server> server =
       peer_server == nullptr ? nullptr : builder.BuildAndStart();

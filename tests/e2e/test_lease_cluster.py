@@ -1,0 +1,131 @@
+"""Leases on three-member clusters: the same cases against etcd and kvd.
+
+- Leases granted and kept alive through a follower (keep-alives and TimeToLive are
+  answered by the leader: forwarded).
+- The leader killed: the lease survives on the new leader, its TTL not shortened below
+  what the old leader would have given it, its keys still attached; unrenewed, it still
+  expires and its keys vanish.
+
+Every wait is bounded; assertions on TTLs use bounds, never exact timings.
+"""
+
+import time
+
+import grpc
+from etcd3 import etcdrpc
+
+RPC_TIMEOUT_S = 3.0
+TAKEOVER_WAIT_S = 15.0
+EXPIRY_WAIT_S = 30.0
+
+Grant = etcdrpc.LeaseGrantRequest
+TimeToLive = etcdrpc.LeaseTimeToLiveRequest
+KeepAlive = etcdrpc.LeaseKeepAliveRequest
+
+
+def call(member, stub, method, req):
+    with grpc.insecure_channel(member.endpoint) as channel:
+        return getattr(stub(channel), method)(req, timeout=RPC_TIMEOUT_S)
+
+
+def status(member):
+    return call(member, etcdrpc.MaintenanceStub, "Status", etcdrpc.StatusRequest())
+
+
+def leader_of(cluster):
+    """The member every running member agrees leads (bounded wait)."""
+    members = [m for m in cluster.members if m.running()]
+    deadline = time.monotonic() + TAKEOVER_WAIT_S
+    while time.monotonic() < deadline:
+        try:
+            leaders = {status(m).leader for m in members}
+            if len(leaders) == 1 and 0 not in leaders:
+                lead = leaders.pop()
+                for m in members:
+                    if status(m).header.member_id == lead:
+                        return m
+        except grpc.RpcError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"no agreed leader within {TAKEOVER_WAIT_S}s\n{cluster.log_tails()}")
+
+
+def until_ok(fn, wait_s=TAKEOVER_WAIT_S):
+    """Retries fn while it fails with a gRPC error (leader election in progress)."""
+    deadline = time.monotonic() + wait_s
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            return fn()
+        except grpc.RpcError as e:
+            last = f"{e.code()}: {e.details()}"
+        time.sleep(0.1)
+    raise AssertionError(f"no success within {wait_s}s: {last}")
+
+
+def keep_alive(member, lease_id):
+    with grpc.insecure_channel(member.endpoint) as channel:
+        answers = list(etcdrpc.LeaseStub(channel).LeaseKeepAlive(
+            iter([KeepAlive(ID=lease_id)]), timeout=RPC_TIMEOUT_S))
+    assert len(answers) == 1
+    return answers[0].ID, answers[0].TTL
+
+
+def get(member, key):
+    resp = call(member, etcdrpc.KVStub, "Range", etcdrpc.RangeRequest(key=key))
+    return resp.kvs[0] if resp.kvs else None
+
+
+def test_leases_through_a_follower(server_kind, cluster_factory):
+    cluster = cluster_factory(server_kind, size=3)
+    leader = leader_of(cluster)
+    follower = next(m for m in cluster.members if m is not leader)
+    granted = until_ok(lambda: call(follower, etcdrpc.LeaseStub, "LeaseGrant", Grant(TTL=60)))
+    assert granted.TTL == 60
+    call(follower, etcdrpc.KVStub, "Put",
+         etcdrpc.PutRequest(key=b"fk", value=b"v", lease=granted.ID))
+    # Keep-alive and TimeToLive through the follower are answered as on the leader.
+    assert until_ok(lambda: keep_alive(follower, granted.ID)) == (granted.ID, 60)
+    assert until_ok(lambda: keep_alive(follower, 4242)) == (4242, 0)
+    ttl = until_ok(lambda: call(follower, etcdrpc.LeaseStub, "LeaseTimeToLive",
+                                TimeToLive(ID=granted.ID, keys=True)))
+    assert ttl.grantedTTL == 60 and 50 <= ttl.TTL <= 60 and list(ttl.keys) == [b"fk"]
+    assert call(follower, etcdrpc.LeaseStub, "LeaseTimeToLive", TimeToLive(ID=4242)).TTL == -1
+    for m in cluster.members:
+        listed = until_ok(lambda: call(m, etcdrpc.LeaseStub, "LeaseLeases",
+                                       etcdrpc.LeaseLeasesRequest()))
+        assert granted.ID in [l.ID for l in listed.leases]
+    call(follower, etcdrpc.LeaseStub, "LeaseRevoke", etcdrpc.LeaseRevokeRequest(ID=granted.ID))
+    for m in cluster.members:
+        assert until_ok(lambda: get(m, b"fk")) is None
+
+
+def test_lease_survives_leader_loss_and_still_expires(server_kind, cluster_factory):
+    cluster = cluster_factory(server_kind, size=3)
+    leader = leader_of(cluster)
+    long = until_ok(lambda: call(leader, etcdrpc.LeaseStub, "LeaseGrant", Grant(TTL=600)))
+    short = call(leader, etcdrpc.LeaseStub, "LeaseGrant", Grant(TTL=4))
+    call(leader, etcdrpc.KVStub, "Put", etcdrpc.PutRequest(key=b"long", value=b"v",
+                                                           lease=long.ID))
+    call(leader, etcdrpc.KVStub, "Put", etcdrpc.PutRequest(key=b"short", value=b"v",
+                                                           lease=short.ID))
+    granted_at = time.monotonic()
+    leader.kill9()
+    new_leader = leader_of(cluster)
+    assert new_leader is not leader
+    # The long lease: still there, keys attached, TTL not shortened.
+    ttl = until_ok(lambda: call(new_leader, etcdrpc.LeaseStub, "LeaseTimeToLive",
+                                TimeToLive(ID=long.ID, keys=True)))
+    elapsed = time.monotonic() - granted_at
+    assert ttl.grantedTTL == 600 and list(ttl.keys) == [b"long"]
+    assert 600 - elapsed - 1 <= ttl.TTL <= 600 + 10, (ttl.TTL, elapsed)
+    assert until_ok(lambda: keep_alive(new_leader, long.ID)) == (long.ID, 600)
+    # The short lease, never renewed, expires under the new leader.
+    survivors = [m for m in cluster.members if m.running()]
+    deadline = time.monotonic() + EXPIRY_WAIT_S
+    while any(until_ok(lambda: get(m, b"short")) is not None for m in survivors):
+        assert time.monotonic() < deadline, "lease did not expire after the leader change"
+        time.sleep(0.2)
+    assert until_ok(lambda: get(new_leader, b"long")) is not None
+    assert call(new_leader, etcdrpc.LeaseStub, "LeaseTimeToLive",
+                TimeToLive(ID=short.ID)).TTL == -1
