@@ -153,6 +153,7 @@ int Run(int argc, char** argv) {
   }
   peer_builder.SetMaxReceiveMessageSize(std::numeric_limits<int>::max());
   peer_builder.RegisterService((*node)->peer_service());
+  peer_builder.RegisterService((*node)->membership_service());
   peer_builder.RegisterService(&peer_lease_service);
   std::unique_ptr<grpc::Server> peer_server = peer_builder.BuildAndStart();
   std::unique_ptr<grpc::Server> server =

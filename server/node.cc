@@ -1,6 +1,7 @@
 #include "server/node.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <utility>
 
@@ -11,6 +12,7 @@
 #include "api/kvdpb/entry.pb.h"
 #include "raft/errors.h"
 #include "server/cluster/membership.h"
+#include "server/cluster/peer_membership.h"
 #include "storage/check.h"
 #include "storage/snapshot.h"
 
@@ -139,6 +141,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(NodeOptions options) {
   };
   KVD_CHECK(node->options_.transport_factory != nullptr);
   node->transport_ = node->options_.transport_factory(std::move(transport_options), n, n);
+  node->membership_service_ = std::make_unique<PeerMembershipService>(
+      node->cluster_id_, [n] { return n->Members(); });
   for (const etcdserverpb::Member& m : node->Members()) {
     if (m.id() == node->member_id_) continue;
     node->transport_->AddPeer(m.id(), {m.peerurls().begin(), m.peerurls().end()});
@@ -148,11 +152,6 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(NodeOptions options) {
 
 absl::Status Node::Bootstrap() {
   const NodeOptions& o = options_;
-  if (o.initial_cluster_state == "existing") {
-    return absl::UnimplementedError(
-        "--initial-cluster-state=existing: joining an existing cluster is not supported by "
-        "kvd yet; start the member in a new cluster");
-  }
   absl::StatusOr<std::map<std::string, std::vector<std::string>>> initial =
       ParseInitialCluster(o.initial_cluster);
   if (!initial.ok()) return initial.status();
@@ -167,6 +166,7 @@ absl::Status Node::Bootstrap() {
         " but missing from --initial-advertise-peer-urls=",
         absl::StrJoin(o.initial_advertise_peer_urls, ",")));
   }
+  if (o.initial_cluster_state == "existing") return Join(self->second, *initial);
 
   std::vector<etcdserverpb::Member> members;
   std::vector<uint64_t> ids;
@@ -199,6 +199,33 @@ absl::Status Node::Bootstrap() {
   if (absl::Status s = engine_->Write(&meta, /*sync=*/true); !s.ok()) return s;
   if (absl::Status s = raft_log_->Bootstrap(1, 1, conf_state); !s.ok()) return s;
   // Last: a crash before this point leaves a member that bootstraps again, identically.
+  return raft_log_->SetMemberId(member_id_);
+}
+
+absl::Status Node::Join(const std::vector<std::string>& self_urls,
+                        const std::map<std::string, std::vector<std::string>>& initial) {
+  // Ask the running members who we are: MemberAdd chose our ID.
+  std::vector<std::string> peers;
+  for (const auto& [name, urls] : initial) {
+    if (name != options_.name) peers.insert(peers.end(), urls.begin(), urls.end());
+  }
+  absl::StatusOr<peerpb::MembersResponse> cluster = FetchMembership(peers, absl::Seconds(5));
+  if (!cluster.ok()) return cluster.status();
+  std::vector<etcdserverpb::Member> members(cluster->members().begin(), cluster->members().end());
+  for (etcdserverpb::Member& m : members) {
+    if (Sorted({m.peerurls().begin(), m.peerurls().end()}) == self_urls) member_id_ = m.id();
+  }
+  if (member_id_ == 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "member ", options_.name, " (peer URLs ", absl::StrJoin(self_urls, ","),
+        ") is not in the cluster's membership; add it first (etcdctl member add)"));
+  }
+  // The state itself arrives from the leader as a snapshot; until then the member only
+  // needs to know the cluster and its peers.
+  if (absl::Status s = MemberStore::PutDirect(*engine_, members); !s.ok()) return s;
+  rocksdb::WriteBatch meta;
+  meta.Put(engine_->cf(storage::Cf::kMeta), kMetaClusterId, BigEndian(cluster->cluster_id()));
+  if (absl::Status s = engine_->Write(&meta, /*sync=*/true); !s.ok()) return s;
   return raft_log_->SetMemberId(member_id_);
 }
 
@@ -774,6 +801,10 @@ void Node::ApplyTaskNow(ApplyTask& task) {
     if (index > kv_->applied_index()) {
       KVD_CHECK_OK(storage::InstallStateSnapshot(*engine_, task.snapshot_dir));
       KVD_CHECK_OK(kv_->Reload());
+      if (hooks_.on_snapshot_installed) hooks_.on_snapshot_installed();
+      std::fprintf(stderr, "kvd: installed snapshot at index %llu (state applied to %llu)\n",
+                   static_cast<unsigned long long>(index),
+                   static_cast<unsigned long long>(kv_->applied_index()));
       absl::StatusOr<std::map<uint64_t, etcdserverpb::Member>> members = MemberStore::Load(*engine_);
       KVD_CHECK_OK(members.status());
       absl::MutexLock lock(&members_mu_);
@@ -835,11 +866,12 @@ void Node::ApplyTaskNow(ApplyTask& task) {
   if (hooks_.on_applied) hooks_.on_applied(batch->rev(), batch->events());
   for (auto& [done, status] : answers) std::move(done)(status);
 
-  // Log compaction: keep catch_up_entries behind the applied index for slow followers.
+  // Log compaction: keep catch_up entries behind the applied index for slow followers.
+  uint64_t catch_up = std::min(options_.catch_up_entries, options_.snapshot_count);
   uint64_t first = raft_log_->first_index();
   uint64_t applied_now = kv_->applied_index();
-  if (applied_now > first + options_.snapshot_count + options_.catch_up_entries) {
-    uint64_t compact_to = applied_now - options_.catch_up_entries;
+  if (applied_now > first + options_.snapshot_count + catch_up) {
+    uint64_t compact_to = applied_now - catch_up;
     std::optional<raftpb::ConfState> cs;
     for (const auto& [index, state] : conf_history_) {
       if (index <= compact_to) cs = state;

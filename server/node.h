@@ -98,6 +98,9 @@ struct NodeHooks {
   // This member became leader (true) or stopped being leader (false) (raft thread; must
   // not block).
   std::function<void(bool is_leader)> on_leadership;
+  // A raft snapshot replaced the store's state (apply thread, before any later entry is
+  // applied): state kept in memory beside the store (the lease table) is reloaded.
+  std::function<void()> on_snapshot_installed;
 };
 
 class Node : private RaftReceiver, private SnapshotSource {
@@ -140,8 +143,9 @@ class Node : private RaftReceiver, private SnapshotSource {
 
   storage::mvcc::KvStore& kv() const { return *kv_; }
   storage::Engine& engine() const { return *engine_; }
-  // The peer gRPC service, for main to register on the peer listener.
+  // The peer gRPC services, for main to register on the peer listener.
   grpc::Service* peer_service() const { return transport_->service(); }
+  grpc::Service* membership_service() const { return membership_service_.get(); }
 
   uint64_t member_id() const { return member_id_; }
   uint64_t cluster_id() const { return cluster_id_; }
@@ -187,6 +191,9 @@ class Node : private RaftReceiver, private SnapshotSource {
 
   explicit Node(NodeOptions options) : options_(std::move(options)) {}
   absl::Status Bootstrap();
+  // Bootstraps a member added to a running cluster (--initial-cluster-state=existing).
+  absl::Status Join(const std::vector<std::string>& self_urls,
+                    const std::map<std::string, std::vector<std::string>>& initial);
 
   // RaftReceiver (transport threads).
   void Receive(raftpb::Message msg) override;
@@ -213,6 +220,7 @@ class Node : private RaftReceiver, private SnapshotSource {
   std::unique_ptr<storage::mvcc::KvStore> kv_;
   std::unique_ptr<Applier> applier_;
   std::unique_ptr<Transport> transport_;
+  std::unique_ptr<grpc::Service> membership_service_;
   std::unique_ptr<raft::RawNode> raw_;  // raft thread only (after Start)
   bool raft_leader_ = false;             // raft thread only: raw_ is the leader
   uint64_t member_id_ = 0;

@@ -4,8 +4,9 @@
 #   tools/local-cluster.sh            data under ./.kvd-cluster, client port 2379
 #   KVD_DATA=/tmp/x tools/local-cluster.sh
 #
-# Members listen on 127.0.0.1 only. (Single member for now; the replicated cluster uses
-# ports 2379/22379/32379 as etcd's docs do.)
+# Three members on 127.0.0.1 with the ports etcd's docs (its Procfile) use: clients on
+# 2379/22379/32379, peers on 12380/22380/32380. A restart reuses the data: the members
+# rejoin their cluster; delete the data folder for a fresh one.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -13,9 +14,12 @@ kvd=${KVD_BIN:-$root/build/bin/kvd}
 data=${KVD_DATA:-$root/.kvd-cluster}
 mkdir -p "$data"
 
-names=(infra1)
-client_ports=(2379)
-peer_ports=(12380)
+names=(infra1 infra2 infra3)
+client_ports=(2379 22379 32379)
+peer_ports=(12380 22380 32380)
+cluster=""
+for i in "${!names[@]}"; do cluster+="${names[$i]}=http://127.0.0.1:${peer_ports[$i]},"; done
+cluster=${cluster%,}
 
 pids=()
 stop() {
@@ -34,7 +38,7 @@ for i in "${!names[@]}"; do
     --advertise-client-urls "http://127.0.0.1:${client_ports[$i]}" \
     --listen-peer-urls "http://127.0.0.1:${peer_ports[$i]}" \
     --initial-advertise-peer-urls "http://127.0.0.1:${peer_ports[$i]}" \
-    --initial-cluster "$name=http://127.0.0.1:${peer_ports[$i]}" \
+    --initial-cluster "$cluster" --initial-cluster-token kvd-local-cluster \
     >"$data/$name.log" 2>&1 &
   pids+=($!)
 done
@@ -52,7 +56,8 @@ kvd cluster running (data in $data, logs in $data/*.log)
   endpoints: $endpoints
   try:       build/bin/kvctl --endpoints=$endpoints put hello world
              build/bin/kvctl --endpoints=$endpoints get hello
-             ETCDCTL_API=3 etcdctl --endpoints=$endpoints endpoint status -w table
+             build/bin/kvctl --endpoints=$endpoints endpoint status -w table
+             ETCDCTL_API=3 etcdctl --endpoints=$endpoints member list -w table
 Ctrl-C stops it.
 MSG
 wait
