@@ -96,8 +96,7 @@ RaftLog::RaftLog(const Storage* storage, uint64_t max_next_ents_size_bytes)
   applied_ = first - 1;
 }
 
-std::optional<uint64_t> RaftLog::MaybeAppend(uint64_t index, uint64_t log_term,
-                                             uint64_t committed,
+std::optional<uint64_t> RaftLog::MaybeAppend(uint64_t index, uint64_t log_term, uint64_t committed,
                                              std::vector<raftpb::Entry> ents) {
   if (!MatchTerm(index, log_term)) return std::nullopt;
   const uint64_t last_new = index + ents.size();
@@ -191,7 +190,7 @@ bool RaftLog::IsUpToDate(uint64_t last_index, uint64_t term) const {
 }
 
 absl::StatusOr<std::vector<raftpb::Entry>> RaftLog::EntriesFrom(uint64_t i,
-                                                                 uint64_t max_bytes) const {
+                                                                uint64_t max_bytes) const {
   if (i > LastIndex()) return std::vector<raftpb::Entry>();
   return Slice(i, LastIndex() + 1, max_bytes);
 }

@@ -76,9 +76,7 @@ class RaftLog {
   // Committed entries not yet handed to the application, up to max_next_ents_size_bytes.
   std::vector<raftpb::Entry> NextCommittedEntries() const;
   bool HasNextCommittedEntries() const;
-  const std::optional<raftpb::Snapshot>& UnstableSnapshot() const {
-    return unstable_.snapshot();
-  }
+  const std::optional<raftpb::Snapshot>& UnstableSnapshot() const { return unstable_.snapshot(); }
   // The snapshot to send to a follower: the pending unstable one, else Storage's.
   absl::StatusOr<raftpb::Snapshot> Snapshot() const;
 

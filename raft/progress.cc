@@ -26,9 +26,12 @@ void Inflights::FreeLE(uint64_t index) {
 
 const char* ProgressStateName(ProgressState s) {
   switch (s) {
-    case ProgressState::kProbe: return "probe";
-    case ProgressState::kReplicate: return "replicate";
-    case ProgressState::kSnapshot: return "snapshot";
+    case ProgressState::kProbe:
+      return "probe";
+    case ProgressState::kReplicate:
+      return "replicate";
+    case ProgressState::kSnapshot:
+      return "snapshot";
   }
   return "?";
 }
@@ -96,9 +99,12 @@ bool Progress::MaybeDecrTo(uint64_t rejected, uint64_t match_hint) {
 
 bool Progress::IsPaused() const {
   switch (state) {
-    case ProgressState::kProbe: return msg_app_flow_paused;
-    case ProgressState::kReplicate: return inflights.Full();
-    case ProgressState::kSnapshot: return true;
+    case ProgressState::kProbe:
+      return msg_app_flow_paused;
+    case ProgressState::kReplicate:
+      return inflights.Full();
+    case ProgressState::kSnapshot:
+      return true;
   }
   return true;
 }
@@ -198,7 +204,10 @@ VoteResult ProgressTracker::TallyVotes(size_t* granted, size_t* rejected) const 
   for (uint64_t id : voters_) {
     auto it = votes_.find(id);
     if (it == votes_.end()) continue;
-    if (it->second) ++g; else ++r;
+    if (it->second)
+      ++g;
+    else
+      ++r;
   }
   if (granted) *granted = g;
   if (rejected) *rejected = r;

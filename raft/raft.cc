@@ -30,7 +30,7 @@ bool IsConfChangeEntry(const Entry& e) {
 Raft::Raft(const Config& cfg)
     : id_(cfg.id),
       log_(cfg.storage, cfg.max_committed_size_per_ready == 0 ? cfg.max_size_per_msg
-                                                             : cfg.max_committed_size_per_ready),
+                                                              : cfg.max_committed_size_per_ready),
       trk_(cfg.max_inflight_msgs),
       heartbeat_timeout_(cfg.heartbeat_tick),
       election_timeout_(cfg.election_tick),
@@ -306,9 +306,9 @@ absl::Status Raft::Step(Message m) {
     case raftpb::MSG_PRE_VOTE: {
       // We can vote if we already voted for this candidate (a duplicate request), if we
       // have not voted and know no leader in this term, or for a pre-vote of a future term.
-      const bool can_vote =
-          vote_ == m.from() || (vote_ == kNone && lead_ == kNone) ||
-          (m.type() == raftpb::MSG_PRE_VOTE && m.term() > term_) || knobs_.vote_twice_in_term;
+      const bool can_vote = vote_ == m.from() || (vote_ == kNone && lead_ == kNone) ||
+                            (m.type() == raftpb::MSG_PRE_VOTE && m.term() > term_) ||
+                            knobs_.vote_twice_in_term;
       // §5.4.1: only for a candidate whose log is at least as up to date as ours.
       if (can_vote && log_.IsUpToDate(m.index(), m.log_term())) {
         Message r;
@@ -957,10 +957,14 @@ void Raft::SwitchToConfig() {
 
 const char* StateTypeName(StateType s) {
   switch (s) {
-    case StateType::kFollower: return "follower";
-    case StateType::kCandidate: return "candidate";
-    case StateType::kLeader: return "leader";
-    case StateType::kPreCandidate: return "pre-candidate";
+    case StateType::kFollower:
+      return "follower";
+    case StateType::kCandidate:
+      return "candidate";
+    case StateType::kLeader:
+      return "leader";
+    case StateType::kPreCandidate:
+      return "pre-candidate";
   }
   return "?";
 }
@@ -984,8 +988,8 @@ bool IsResponseMessage(MessageType t) {
 
 std::string DescribeMessage(const Message& m) {
   std::string s = absl::StrCat(m.from(), "->", m.to(), " ", raftpb::MessageType_Name(m.type()),
-                               " term=", m.term(), " log_term=", m.log_term(),
-                               " index=", m.index(), " commit=", m.commit());
+                               " term=", m.term(), " log_term=", m.log_term(), " index=", m.index(),
+                               " commit=", m.commit());
   if (m.reject()) absl::StrAppend(&s, " reject hint=", m.reject_hint());
   if (m.entries_size() > 0) {
     absl::StrAppend(&s, " entries=[", m.entries(0).index(), "..",

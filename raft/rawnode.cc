@@ -21,8 +21,7 @@ absl::Status Config::Validate() const {
     return absl::InvalidArgumentError("raft config: max_inflight_msgs must be > 0");
   }
   if (read_only_option == ReadOnlyOption::kLeaseBased && !check_quorum) {
-    return absl::InvalidArgumentError(
-        "raft config: lease-based reads require check_quorum");
+    return absl::InvalidArgumentError("raft config: lease-based reads require check_quorum");
   }
   return absl::OkStatus();
 }
@@ -216,18 +215,18 @@ SoftState RawNode::GetSoftState() const { return raft_->soft_state(); }
   st.conf_state = r.tracker().ConfState();
   if (r.state() == StateType::kLeader) {
     for (const auto& [id, pr] : r.tracker().progress()) {
-      st.progress[id] = PeerStatus{pr.match,        pr.next,         pr.state,
-                                   pr.is_learner,   pr.recent_active, pr.inflights.Count()};
+      st.progress[id] = PeerStatus{pr.match,      pr.next,          pr.state,
+                                   pr.is_learner, pr.recent_active, pr.inflights.Count()};
     }
   }
   return st;
 }
 
 std::string Status::DebugString() const {
-  std::string s = absl::StrCat("id=", id, " term=", hard_state.term(), " vote=", hard_state.vote(),
-                               " commit=", hard_state.commit(), " applied=", applied,
-                               " lead=", soft_state.lead, " ",
-                               StateTypeName(soft_state.raft_state));
+  std::string s =
+      absl::StrCat("id=", id, " term=", hard_state.term(), " vote=", hard_state.vote(),
+                   " commit=", hard_state.commit(), " applied=", applied, " lead=", soft_state.lead,
+                   " ", StateTypeName(soft_state.raft_state));
   for (const auto& [pid, p] : progress) {
     absl::StrAppend(&s, "\n  ", pid, ": ", ProgressStateName(p.state), " match=", p.match,
                     " next=", p.next, p.is_learner ? " learner" : "");

@@ -14,8 +14,7 @@ namespace kvd::raft {
 // Called on a failed invariant before aborting. Tests and the simulator install one that
 // throws, so that a planted bug is reported with its seed instead of killing the process.
 // Production code never sets it.
-using CheckFailureHandler = void (*)(const char* file, int line, const char* cond,
-                                     const char* msg);
+using CheckFailureHandler = void (*)(const char* file, int line, const char* cond, const char* msg);
 inline CheckFailureHandler check_failure_handler_for_testing = nullptr;
 
 // Prints the failed condition and aborts. Raft invariants are never "handled": a broken

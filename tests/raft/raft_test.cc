@@ -248,7 +248,7 @@ TEST(ReplicationTest, InflightWindowBoundsUnacknowledgedAppends) {
   TestCluster c(3, [](Config& cfg) { cfg.max_inflight_msgs = 2; });
   c.Campaign(1);
   ASSERT_TRUE(c.Propose(1, "warm-up").ok());  // Both followers are in the replicate state now.
-  c.CutOneWay(2, 1);        // Node 2's acknowledgements are lost.
+  c.CutOneWay(2, 1);                          // Node 2's acknowledgements are lost.
   c.ClearTrace();
   for (int i = 0; i < 6; ++i) ASSERT_TRUE(c.Propose(1, "p").ok());
   EXPECT_EQ(CountMessages(c, raftpb::MSG_APP, 1, 2, true), 2);  // The window.

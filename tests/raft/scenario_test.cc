@@ -26,12 +26,12 @@ void CampaignUntilLeader(TestCluster& c, uint64_t id) {
 TEST(ScenarioTest, Figure7LeaderBringsEveryFollowerLogInLine) {
   const std::vector<uint64_t> leader = {1, 1, 1, 4, 4, 5, 5, 6, 6, 6};
   const std::vector<std::vector<uint64_t>> followers = {
-      {1, 1, 1, 4, 4, 5, 5, 6, 6},              // (a) missing one entry
-      {1, 1, 1, 4},                             // (b) missing many
-      {1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 6},        // (c) one extra entry of term 6
-      {1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 7, 7},     // (d) extra entries of term 7
-      {1, 1, 1, 4, 4, 4, 4},                    // (e) missing and extra
-      {1, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3},        // (f) a leader of terms 2-3 that failed
+      {1, 1, 1, 4, 4, 5, 5, 6, 6},           // (a) missing one entry
+      {1, 1, 1, 4},                          // (b) missing many
+      {1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 6},     // (c) one extra entry of term 6
+      {1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 7, 7},  // (d) extra entries of term 7
+      {1, 1, 1, 4, 4, 4, 4},                 // (e) missing and extra
+      {1, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3},     // (f) a leader of terms 2-3 that failed
   };
   for (size_t i = 0; i < followers.size(); ++i) {
     SCOPED_TRACE("follower " + std::string(1, static_cast<char>('a' + i)));

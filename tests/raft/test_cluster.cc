@@ -6,8 +6,7 @@
 
 namespace kvd::raft::testing {
 
-TestCluster::TestCluster(int n, std::function<void(Config&)> tweak,
-                         std::vector<uint64_t> learners)
+TestCluster::TestCluster(int n, std::function<void(Config&)> tweak, std::vector<uint64_t> learners)
     : tweak_(std::move(tweak)) {
   raftpb::ConfState cs;
   for (int i = 1; i <= n; ++i) cs.add_voters(static_cast<uint64_t>(i));

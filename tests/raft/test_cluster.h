@@ -64,10 +64,10 @@ class TestCluster {
   absl::Status ProposeConfChange(uint64_t id, raftpb::ConfChangeType t, uint64_t node);
 
   // Faults.
-  void Cut(uint64_t a, uint64_t b);        // both directions
+  void Cut(uint64_t a, uint64_t b);  // both directions
   void CutOneWay(uint64_t from, uint64_t to);
   void Isolate(uint64_t id);
-  void Recover();                          // removes cuts and filters
+  void Recover();  // removes cuts and filters
   void DropType(raftpb::MessageType t) { dropped_types_.insert(t); }
   // Extra filter: return true to drop. It may also rewrite the message in flight (e.g.
   // shorten an append, which is the same as the leader having sent a shorter one).

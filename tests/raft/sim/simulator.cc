@@ -4,8 +4,8 @@
 #include <cinttypes>
 #include <cstdio>
 #include <map>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <queue>
 #include <set>
 #include <string>
@@ -82,13 +82,14 @@ struct Node {
   // The application's state machine: the applied index and a hash of every applied entry.
   uint64_t applied = 0;
   uint64_t state_hash = 0;
-  raftpb::ConfState conf;  // Membership as of `applied`.
+  raftpb::ConfState conf;       // Membership as of `applied`.
   uint64_t checked_commit = 0;  // Commit indices up to here were checked.
 };
 
 class Simulation {
  public:
-  explicit Simulation(const SimOptions& opts) : opts_(opts), rng_(opts.seed * 0x2545f4914f6cdd1dULL + 7) {}
+  explicit Simulation(const SimOptions& opts)
+      : opts_(opts), rng_(opts.seed * 0x2545f4914f6cdd1dULL + 7) {}
 
   SimResult Run() {
     CheckFailureHandler saved = check_failure_handler_for_testing;
@@ -189,8 +190,8 @@ class Simulation {
     RAFT_CHECK(idx == snap_index);
     n.conf = snap->metadata().conf_state();
     n.checked_commit = std::max(n.storage->hard_state().commit(), snap_index);
-    n.tick_period_units = clock_skew_ ? rng_.Range(kUnitsPerTick - 1, kUnitsPerTick + 1)
-                                      : kUnitsPerTick;
+    n.tick_period_units =
+        clock_skew_ ? rng_.Range(kUnitsPerTick - 1, kUnitsPerTick + 1) : kUnitsPerTick;
     n.next_tick_at = now_ + rng_.Range(1, n.tick_period_units);
     absl::StatusOr<std::unique_ptr<RawNode>> raw = RawNode::Create(NodeConfig(n.id, snap_index));
     RAFT_CHECK(raw.ok());
@@ -335,7 +336,8 @@ class Simulation {
   uint64_t CurrentLeader() {
     uint64_t best = 0, best_term = 0;
     for (auto& [id, n] : nodes_) {
-      if (n.raw && n.raw->raft().state() == StateType::kLeader && n.raw->raft().term() >= best_term) {
+      if (n.raw && n.raw->raft().state() == StateType::kLeader &&
+          n.raw->raft().term() >= best_term) {
         best = id;
         best_term = n.raw->raft().term();
       }
@@ -361,7 +363,8 @@ class Simulation {
       for (uint64_t i = 0; i < n; ++i) {
         std::string data = absl::StrCat("p", ++prop_seq_, std::string(rng_.Range(0, 40), 'x'));
         absl::Status s = nodes_[target].raw->Propose(data);
-        Trace(absl::StrCat("propose ", data.substr(0, 8), " at ", target, ": ", s.ok() ? "ok" : s.ToString()));
+        Trace(absl::StrCat("propose ", data.substr(0, 8), " at ", target, ": ",
+                           s.ok() ? "ok" : s.ToString()));
       }
     } else if (r < 46) {
       const uint64_t target = Pick(live);
@@ -369,7 +372,8 @@ class Simulation {
       std::string ctx = absl::StrCat("r", ++read_seq_);
       read_floor_[ctx] = committed_term_.size() - 1;
       absl::Status s = nodes_[target].raw->ReadIndex(ctx);
-      Trace(absl::StrCat("read ", ctx, " at ", target, " floor=", read_floor_[ctx], ": ", s.ok() ? "ok" : s.ToString()));
+      Trace(absl::StrCat("read ", ctx, " at ", target, " floor=", read_floor_[ctx], ": ",
+                         s.ok() ? "ok" : s.ToString()));
     } else if (r < 51) {
       // Symmetric partition into two random groups.
       std::vector<uint64_t> all = AllActiveIds();
@@ -410,7 +414,8 @@ class Simulation {
         Heal();
         for (uint64_t a : all) {
           for (uint64_t b : all) {
-            if (a != bridge && b != bridge && side.count(a) != side.count(b)) blocked_.insert({a, b});
+            if (a != bridge && b != bridge && side.count(a) != side.count(b))
+              blocked_.insert({a, b});
           }
         }
         Trace(absl::StrCat("bridge through ", bridge));
@@ -443,7 +448,8 @@ class Simulation {
         uint64_t via = rng_.OneIn(3) ? Pick(live) : l;
         absl::Status s = nodes_[via].raw->TransferLeader(t);
         ++result_.transfers;
-        Trace(absl::StrCat("transfer leader to ", t, " via ", via, ": ", s.ok() ? "ok" : s.ToString()));
+        Trace(absl::StrCat("transfer leader to ", t, " via ", via, ": ",
+                           s.ok() ? "ok" : s.ToString()));
       }
     } else if (r < 89) {
       ConfChangeOp();
@@ -652,7 +658,7 @@ class Simulation {
       n.applied = idx;
       n.state_hash = hash;
       n.conf = rd.snapshot->metadata().conf_state();
-        if (applied_.size() <= idx || applied_[idx].first == 0) {
+      if (applied_.size() <= idx || applied_[idx].first == 0) {
         Fail(absl::StrCat("node ", n.id, " installed a snapshot at ", idx, " nobody applied"));
       }
       if (applied_[idx].second != hash) {
@@ -745,15 +751,16 @@ class Simulation {
         Trace(absl::StrCat("node ", n.raw->GetStatus().DebugString(), " app_applied=", n.applied,
                            " last=", r.log().LastIndex(), "@", r.log().LastTerm(),
                            " elapsed/timeout=", r.randomized_election_timeout(), " conf=", conf,
-                           " pending_ready=", n.pending.has_value(), " tick_period=",
-                           n.tick_period_units));
+                           " pending_ready=", n.pending.has_value(),
+                           " tick_period=", n.tick_period_units));
       }
     }
     throw Violation{what};
   }
 
   void Trace(const std::string& s) {
-    if (opts_.verbose) std::fprintf(stderr, "[%8.1f] %s\n", now_ / double(kUnitsPerTick), s.c_str());
+    if (opts_.verbose)
+      std::fprintf(stderr, "[%8.1f] %s\n", now_ / double(kUnitsPerTick), s.c_str());
   }
 
   void CheckOneLeaderPerTerm() {
@@ -782,8 +789,8 @@ class Simulation {
       if (committed_term_[i] == 0) continue;
       absl::StatusOr<uint64_t> t = r.log().Term(i);
       if (!t.ok() || *t != committed_term_[i]) {
-        Fail(absl::StrCat("leader completeness: leader ", n.id, " of term ", r.term(),
-                          " has term ", t.ok() ? *t : 0, " at committed index ", i, " (expected ",
+        Fail(absl::StrCat("leader completeness: leader ", n.id, " of term ", r.term(), " has term ",
+                          t.ok() ? *t : 0, " at committed index ", i, " (expected ",
                           committed_term_[i], ")"));
       }
     }
@@ -807,8 +814,8 @@ class Simulation {
     if (committed_term_[i] == 0) {
       committed_term_[i] = term;
     } else if (committed_term_[i] != term) {
-      Fail(absl::StrCat("committed entry lost: node ", node, " committed term ", term,
-                        " at index ", i, " where term ", committed_term_[i], " was committed"));
+      Fail(absl::StrCat("committed entry lost: node ", node, " committed term ", term, " at index ",
+                        i, " where term ", committed_term_[i], " was committed"));
     }
   }
 
@@ -823,8 +830,8 @@ class Simulation {
       absl::StatusOr<uint64_t> prev = n.storage->Term(e.index() - 1);
       const uint64_t prev_term = prev.ok() ? *prev : UINT64_MAX;
       const uint64_t h = HashBytes(e.data()) ^ e.type();
-      auto [it, inserted] = entries_.emplace(std::make_pair(e.index(), e.term()),
-                                             std::make_pair(h, prev_term));
+      auto [it, inserted] =
+          entries_.emplace(std::make_pair(e.index(), e.term()), std::make_pair(h, prev_term));
       if (inserted) continue;
       if (it->second.first != h) {
         Fail(absl::StrCat("log matching: two different entries at index ", e.index(), " term ",

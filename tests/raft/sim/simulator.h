@@ -20,10 +20,10 @@ namespace kvd::raft::sim {
 
 struct SimOptions {
   uint64_t seed = 1;
-  int nodes = 3;  // Initial voters: 3 or 5.
-  int ops = 300;  // Operations in the fault phase.
+  int nodes = 3;         // Initial voters: 3 or 5.
+  int ops = 300;         // Operations in the fault phase.
   bool verbose = false;  // Print the event trace of the run.
-  TestingKnobs knobs;  // Planted bugs (checker self-test).
+  TestingKnobs knobs;    // Planted bugs (checker self-test).
   // Seeds with check_quorum serve ReadIndex from the leader lease (ReadOnlyOption::
   // kLeaseBased). Not linearizable under message delays: the checker finds stale reads.
   bool lease_reads = false;
