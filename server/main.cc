@@ -21,6 +21,9 @@
 #include "server/lease/lessor.h"
 #include "server/maintenance_service.h"
 #include "server/node.h"
+#include "server/v3election/election_service.h"
+#include "server/v3lock/lock_service.h"
+#include "server/v3lock/recipes.h"
 #include "server/transport/grpc_transport.h"
 #include "server/watch/watch_hub.h"
 #include "server/watch/watch_service.h"
@@ -131,6 +134,10 @@ int Run(int argc, char** argv) {
   kvd::server::lease::LeaseService peer_lease_service(node->get(), &lessor);
   kvd::server::watch::WatchService watch_service(
       &watch_hub, [watch_node] { return watch_node->has_leader(); });
+  // Lock and election: etcd's recipes over the node and the hub, on their own executor.
+  kvd::server::v3lock::Recipes recipes(node->get(), &watch_hub);
+  kvd::server::v3lock::LockService lock_service(&recipes);
+  kvd::server::v3election::ElectionService election_service(&recipes);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -146,6 +153,8 @@ int Run(int argc, char** argv) {
   builder.RegisterService(&maintenance_service);
   builder.RegisterService(&lease_service);
   builder.RegisterService(&watch_service);
+  builder.RegisterService(&lock_service);
+  builder.RegisterService(&election_service);
   // Members talk to each other on the peer URLs.
   grpc::ServerBuilder peer_builder;
   for (const std::string& address : config->listen_peer_addresses) {
@@ -163,6 +172,7 @@ int Run(int argc, char** argv) {
                  absl::StrJoin(peer_server == nullptr ? config->listen_peer_addresses
                                                       : config->listen_client_addresses,
                                ", ").c_str());
+    recipes.Stop();
     lessor.Stop();  // stopped in the same order as below
     watch_hub.Stop();
     node->reset();
@@ -177,6 +187,7 @@ int Run(int argc, char** argv) {
   std::fprintf(stderr, "kvd: received signal %d, stopping\n", signal);
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   peer_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  recipes.Stop();  // before the node and the hub: its tasks use them
   lessor.Stop();  // before the node: it proposes, and proposals call back into it
   watch_hub.Stop();  // before the node: the hub reads its store
   node->reset();
