@@ -349,7 +349,11 @@ TEST_F(GrpcTransportTest, PeerDownThenUpMessagesFlowAgain) {
     std::this_thread::sleep_for(10ms);
   }
 
-  // B comes back on the same address, as a fresh process would.
+  // B comes back on the same address, as a fresh process would (with an empty inbox).
+  {
+    std::lock_guard<std::mutex> lock(b->receiver.inbox.mu());
+    b->receiver.messages.clear();
+  }
   b->Start();
   ASSERT_FALSE(HasFatalFailure());
   b->transport->AddPeer(1, {a->url()});
@@ -363,7 +367,12 @@ TEST_F(GrpcTransportTest, PeerDownThenUpMessagesFlowAgain) {
   a->transport->Send({Msg(1, 2, 5000000)});
   ASSERT_TRUE(b->receiver.inbox.WaitUntil([&] {
     return !b->receiver.messages.empty() && b->receiver.messages.back().index() == 5000000;
-  }));
+  })) << [&] {
+    std::string got;
+    for (const auto& m : b->receiver.messages) absl::StrAppend(&got, m.index(), " ");
+    return absl::StrCat("B got: ", got, "; A reported B unreachable ", a->UnreachableCount(2),
+                        " times");
+  }();
   std::lock_guard<std::mutex> lock(b->receiver.inbox.mu());
   for (size_t i = 1; i < b->receiver.messages.size(); ++i) {
     EXPECT_LT(b->receiver.messages[i - 1].index(), b->receiver.messages[i].index());
