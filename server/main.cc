@@ -27,6 +27,7 @@
 #include "server/transport/grpc_transport.h"
 #include "server/watch/watch_hub.h"
 #include "server/watch/watch_service.h"
+#include "storage/check.h"
 
 ABSL_DECLARE_FLAG(uint64_t, election_timeout);
 ABSL_DECLARE_FLAG(uint64_t, heartbeat_interval);
@@ -104,6 +105,9 @@ int Run(int argc, char** argv) {
     return lease_applier.Apply(batch, req, response);
   };
   hooks.on_leadership = [&lessor](bool is_leader) { lessor.SetLeader(is_leader); };
+  hooks.on_snapshot_installed = [&lessor, lease_node] {
+    KVD_CHECK_OK(kvd::server::lease::ReloadLeases(lease_node->engine(), &lessor));
+  };
   hooks.on_applied = [&watch_hub](int64_t rev, const std::vector<mvccpb::Event>& events) {
     watch_hub.OnApplied(rev, events);
   };
