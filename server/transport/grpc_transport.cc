@@ -393,6 +393,9 @@ class GrpcTransport final : public Transport {
 
   void Deliver(raftpb::Message msg) {
     if (msg.to() != options_.local_id) return;  // not for us: raft must not see it
+    // A snapshot is only ever a Snapshot call with its files; one on the message stream has
+    // no state behind it.
+    if (msg.type() == raftpb::MSG_SNAP) return;
     receiver_->Receive(std::move(msg));
   }
   void DeliverSnapshot(raftpb::Message msg, std::string dir) {
