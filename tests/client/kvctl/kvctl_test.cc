@@ -247,6 +247,16 @@ TEST_F(KvctlTest, EndpointStatus) {
   EXPECT_TRUE(absl::StartsWith(partial.out, ep + ", ")) << partial.out;
 }
 
+TEST_F(KvctlTest, EndpointCommandsWithClusterUseTheMembersClientUrls) {
+  const std::string url = "http://" + server_->endpoint();
+  RunResult status = Kvctl({"endpoint", "status", "--cluster"});
+  EXPECT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_TRUE(absl::StartsWith(status.out, url + ", ")) << status.out;
+  RunResult health = Kvctl({"endpoint", "health", "--cluster"});
+  EXPECT_EQ(health.exit_code, 0) << health.err;
+  EXPECT_TRUE(absl::StartsWith(health.err, url + " is healthy")) << health.err;
+}
+
 TEST_F(KvctlTest, EndpointHealthAndHashKV) {
   const std::string ep = server_->endpoint();
   RunResult health = Kvctl({"endpoint", "health"});

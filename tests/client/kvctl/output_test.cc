@@ -1,6 +1,7 @@
 // Expected strings below were captured from etcdctl 3.4.23 talking to etcd 3.4.23.
 #include "client/kvctl/output.h"
 
+#include <random>
 #include <sstream>
 
 #include "client/kvctl/exit.h"
@@ -110,6 +111,21 @@ TEST(GoQuoteTest, EscapesLikeStrconvQuote) {
   EXPECT_EQ(GoQuote("\xff\x7f\xc2\xa0\xe2\x80\xa8x"), R"("\xff\x7f\u00a0\u2028x")");
   EXPECT_EQ(GoQuote("q\"b\\"), R"("q\"b\\")");
   EXPECT_EQ(GoQuote("\xf0\x9f\x98\x80"), "\"\xf0\x9f\x98\x80\"");  // printable emoji kept
+}
+
+TEST(QuotingRobustnessTest, RandomBytesGiveWellFormedLiterals) {
+  std::mt19937 rng(7);
+  for (int i = 0; i < 20000; ++i) {
+    std::string bytes(rng() % 24, '\0');
+    for (char& c : bytes) c = static_cast<char>(rng() % 256);
+    for (const std::string& quoted : {GoQuote(bytes), GoJsonString(bytes)}) {
+      ASSERT_GE(quoted.size(), 2u);
+      EXPECT_EQ(quoted.front(), '"');
+      EXPECT_EQ(quoted.back(), '"');
+      // No raw control characters survive.
+      for (char c : quoted) EXPECT_FALSE(static_cast<unsigned char>(c) < 0x20);
+    }
+  }
 }
 
 TEST(GoCamelCaseTest, ProtocGenGoRules) {

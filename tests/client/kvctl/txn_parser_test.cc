@@ -1,5 +1,6 @@
 #include "client/kvctl/txn_parser.h"
 
+#include <random>
 #include <sstream>
 
 #include "client/kvctl/exit.h"
@@ -209,6 +210,30 @@ TEST(ReadTxnTest, FirstBadLineStopsReading) {
   absl::StatusOr<pb::TxnRequest> txn = ReadTxn(in, nullptr);
   ASSERT_FALSE(txn.ok());
   EXPECT_EQ(txn.status().message(), "malformed comparison: nonsense");
+}
+
+// Arbitrary input is rejected or accepted, never crashes (run under ASan/UBSan too).
+TEST(TxnParserRobustnessTest, RandomLinesNeverCrash) {
+  std::mt19937 rng(20261125);
+  const std::string alphabet = "modverclasuinput()\"`'\\ \t=<>!-xu0123456789abcdefpgt";
+  for (int i = 0; i < 20000; ++i) {
+    std::string line;
+    const int length = static_cast<int>(rng() % 40);
+    for (int k = 0; k < length; ++k) {
+      line.push_back(rng() % 10 == 0 ? static_cast<char>(rng() % 256)
+                                     : alphabet[rng() % alphabet.size()]);
+    }
+    absl::StatusOr<pb::Compare> cmp = ParseCompare(line);
+    if (!cmp.ok()) {
+      EXPECT_NE(ExitCodeOf(cmp.status()), 0);
+    }
+    absl::StatusOr<pb::RequestOp> op = ParseRequestOp(line);
+    if (!op.ok()) {
+      EXPECT_NE(ExitCodeOf(op.status()), 0);
+    }
+    std::istringstream in(line + "\n" + line + "\n\n\n\n");
+    (void)ReadTxn(in, nullptr);
+  }
 }
 
 }  // namespace
