@@ -17,6 +17,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <shared_mutex>
 #include <system_error>
 #include <thread>
 #include <utility>
@@ -324,6 +325,11 @@ class GrpcTransport final : public Transport {
       stop_cv_.notify_all();
     }
     {
+      // Waits for deliveries in progress; none start after this.
+      std::unique_lock<std::shared_mutex> lock(deliver_mu_);
+      deliver_stopped_ = true;
+    }
+    {
       std::lock_guard<std::recursive_mutex> lock(inbound_mu_);
       inbound_stopped_ = true;
       CancelInboundLocked([](const InboundInfo&) { return true; });
@@ -396,10 +402,16 @@ class GrpcTransport final : public Transport {
     // A snapshot is only ever a Snapshot call with its files; one on the message stream has
     // no state behind it.
     if (msg.type() == raftpb::MSG_SNAP) return;
+    std::shared_lock<std::shared_mutex> lock(deliver_mu_);
+    if (deliver_stopped_) return;
     receiver_->Receive(std::move(msg));
   }
-  void DeliverSnapshot(raftpb::Message msg, std::string dir) {
-    receiver_->ReceiveSnapshot(std::move(msg), std::move(dir));
+  // Hands dir over to the receiver; false (dir still the caller's) once stopped.
+  bool DeliverSnapshot(raftpb::Message msg, const std::string& dir) {
+    std::shared_lock<std::shared_mutex> lock(deliver_mu_);
+    if (deliver_stopped_) return false;
+    receiver_->ReceiveSnapshot(std::move(msg), dir);
+    return true;
   }
 
   const TransportOptions& options() const { return options_; }
@@ -844,6 +856,11 @@ class GrpcTransport final : public Transport {
   std::set<uint64_t> failed_snapshots_;     // snapshots to peers never added
   std::thread watchdog_;
 
+  // Held shared while calling the receiver, exclusively by Stop(): no receiver call runs
+  // after Stop() returns.
+  mutable std::shared_mutex deliver_mu_;
+  bool deliver_stopped_ = false;
+
   // Recursive: see CancelInboundLocked.
   mutable std::recursive_mutex inbound_mu_;
   bool inbound_stopped_ = false;
@@ -1007,9 +1024,10 @@ absl::Status SnapshotReactor::OnLastChunk() {
                                             " files, ", done_files_.size(), " arrived"));
   }
   if (absl::Status s = SyncDir(dir_); !s.ok()) return s;
-  std::string dir = std::move(dir_);
-  dir_.clear();
-  transport_->DeliverSnapshot(std::move(msg_), std::move(dir));
+  if (!transport_->DeliverSnapshot(std::move(msg_), dir_)) {
+    return absl::UnavailableError("the receiving member is stopping");
+  }
+  dir_.clear();  // the receiver's now
   return absl::OkStatus();
 }
 

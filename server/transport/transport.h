@@ -104,7 +104,8 @@ class Transport {
   // stream whose header was accepted. A dead peer turns inactive within about a second.
   virtual bool IsActive(uint64_t id) const = 0;
 
-  // Stops every stream and thread; pending messages are dropped.
+  // Stops every stream and thread; pending messages are dropped. After it returns, no
+  // callback (options, RaftReceiver, SnapshotSource) is running or will run.
   virtual void Stop() = 0;
 };
 
