@@ -125,6 +125,7 @@ struct Member {
   GrpcTransportTestHooks hooks;
   size_t chunk_bytes = 256 << 10;
   int64_t write_timeout_ms = 5000;
+  int64_t snapshot_timeout_ms = 10 * 60 * 1000;
   std::unique_ptr<Transport> transport;
   std::unique_ptr<grpc::Server> server;
 
@@ -142,6 +143,7 @@ struct Member {
     options.scratch_dir = scratch;
     options.snapshot_chunk_bytes = chunk_bytes;
     options.write_timeout_ms = write_timeout_ms;
+    options.snapshot_timeout_ms = snapshot_timeout_ms;
     options.on_unreachable = [this](uint64_t peer) {
       std::lock_guard<std::mutex> lock(reports.mu());
       ++unreachable[peer];
@@ -595,6 +597,81 @@ TEST_F(GrpcTransportTest, TruncatedSnapshotStreamIsRefused) {
   std::lock_guard<std::mutex> lock(b->receiver.inbox.mu());
   EXPECT_TRUE(b->receiver.snapshots.empty());
   EXPECT_TRUE(ListDir(b->scratch).empty());
+}
+
+peerpb::SnapshotChunk FirstChunk(uint64_t from, uint64_t to) {
+  peerpb::SnapshotChunk chunk;
+  chunk.mutable_header()->set_cluster_id(kCluster);
+  chunk.mutable_header()->set_from(from);
+  chunk.mutable_header()->set_to(to);
+  *chunk.mutable_message() = SnapMsg(from, to, 5);
+  return chunk;
+}
+
+// Waits (bounded) until dir's entry count satisfies pred.
+template <typename Pred>
+bool WaitDir(const std::string& dir, Pred pred) {
+  auto deadline = Clock::now() + kWaitMax;
+  while (!pred(ListDir(dir).size())) {
+    if (Clock::now() > deadline) return false;
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
+}
+
+TEST_F(GrpcTransportTest, OneInboundSnapshotPerSender) {
+  Member* b = AddMember(2);
+  StartAll();
+  ASSERT_FALSE(HasFatalFailure());
+  auto stub = peerpb::Peer::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", b->port), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx1;
+  peerpb::SnapshotAck ack1;
+  auto first = stub->Snapshot(&ctx1, &ack1);
+  ASSERT_TRUE(first->Write(FirstChunk(1, 2)));
+  // The receiving directory appears once B has taken the snapshot slot of member 1.
+  ASSERT_TRUE(WaitDir(b->scratch, [](size_t n) { return n == 1; }));
+
+  grpc::ClientContext ctx2;
+  peerpb::SnapshotAck ack2;
+  auto second = stub->Snapshot(&ctx2, &ack2);
+  second->Write(FirstChunk(1, 2));
+  second->WritesDone();
+  grpc::Status s = second->Finish();
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_FALSE(ack2.accepted());
+  EXPECT_NE(ack2.error().find("already being received"), std::string::npos) << ack2.error();
+
+  // The first one completes.
+  peerpb::SnapshotChunk done;
+  done.set_snapshot_done(true);
+  ASSERT_TRUE(first->Write(done));
+  first->WritesDone();
+  s = first->Finish();
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_TRUE(ack1.accepted()) << ack1.error();
+  std::lock_guard<std::mutex> lock(b->receiver.inbox.mu());
+  EXPECT_EQ(b->receiver.snapshots.size(), 1u);
+}
+
+TEST_F(GrpcTransportTest, StalledInboundSnapshotIsCancelledAtItsDeadline) {
+  Member* b = AddMember(2);
+  b->snapshot_timeout_ms = 300;
+  StartAll();
+  ASSERT_FALSE(HasFatalFailure());
+  auto stub = peerpb::Peer::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", b->port), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  peerpb::SnapshotAck ack;
+  auto writer = stub->Snapshot(&ctx, &ack);
+  ASSERT_TRUE(writer->Write(FirstChunk(1, 2)));
+  // Then nothing, not even a half-close (Finish does not send one): B gives up on its own
+  // and removes what it received.
+  grpc::Status s = writer->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::CANCELLED) << s.error_message();
+  EXPECT_TRUE(WaitDir(b->scratch, [](size_t n) { return n == 0; }));
+  std::lock_guard<std::mutex> lock(b->receiver.inbox.mu());
+  EXPECT_TRUE(b->receiver.snapshots.empty());
 }
 
 TEST_F(GrpcTransportTest, SnapshotSourceFailureIsReported) {
