@@ -17,6 +17,38 @@ struct EventRef {
   int64_t rev() const { return event->kv().mod_revision(); }
 };
 
+// A FIFO of buffered events that costs nothing while empty (std::deque allocates on
+// construction) and gives its memory back once drained.
+class PendingQueue {
+ public:
+  bool empty() const { return head_ == items_.size(); }
+  size_t size() const { return items_.size() - head_; }
+  const EventRef& front() const { return items_[head_]; }
+  EventRef& front() { return items_[head_]; }
+  void push_back(EventRef e) { items_.push_back(std::move(e)); }
+  void pop_front() {
+    items_[head_++] = EventRef{};
+    if (empty()) {
+      clear();
+    } else if (head_ >= 64 && head_ * 2 >= items_.size()) {
+      items_.erase(items_.begin(), items_.begin() + static_cast<std::ptrdiff_t>(head_));
+      head_ = 0;
+    }
+  }
+  void clear() {
+    head_ = 0;
+    if (items_.capacity() > 16) {
+      std::vector<EventRef>().swap(items_);
+    } else {
+      items_.clear();
+    }
+  }
+
+ private:
+  std::vector<EventRef> items_;
+  size_t head_ = 0;
+};
+
 // Catch-up steps (empty responses) one Pump may take before yielding the thread.
 constexpr int kPumpStepsMax = 8;
 
@@ -56,7 +88,7 @@ struct Watcher {
   bool queued = false;  // in stream->ready_
   bool progress_due = false;
   bool events_since_tick = false;
-  std::deque<EventRef> pending;
+  PendingQueue pending;
 
   bool Contains(std::string_view k) const {
     if (single) return k == key;
@@ -374,7 +406,7 @@ void WatchStream::Pump() {
         w->queued = false;
         if (w->canceled) w.reset();
       }
-      if (w != nullptr && w->synced) {
+      if (w != nullptr && !w->pending.empty()) {
         // Whole revisions, up to response_events_max events (more for one big revision).
         int64_t last_rev = 0;
         while (!w->pending.empty()) {
@@ -384,14 +416,15 @@ void WatchStream::Pump() {
           w->pending.pop_front();
           last_rev = rev;
         }
-        if (!w->pending.empty()) {
+        if (!w->pending.empty() || !w->synced) {
           w->queued = true;
           ready_.push_back(w);
         }
-        if (taken.empty()) continue;
         w->events_since_tick = true;
         resp = NewResponse(w->id, last_rev);
         for (const EventRef& ref : taken) *resp.add_events() = *ref.event;
+      } else if (w != nullptr && w->synced) {
+        continue;  // nothing buffered: queued before its buffer was taken
       } else if (w == nullptr) {
         if (progress_due_ > 0) {
           for (auto& [id, x] : watchers_) {
@@ -548,6 +581,13 @@ void WatchHub::Schedule(std::shared_ptr<WatchStream> stream) {
 }
 
 void WatchHub::Dispatch(const AppliedBatch& batch, const std::shared_ptr<const AppliedBatch>& ref) {
+  // Every revision has events, so a batch that does not start right after the dispatched
+  // revision means the store jumped (a raft snapshot was installed) and the events between
+  // were never seen here. As etcd's Restore: every synced watcher catches up from storage.
+  const int64_t dispatched = dispatched_rev_.load();
+  if (!batch.events.empty() && batch.events.front().kv().mod_revision() > dispatched + 1) {
+    ResyncAll(dispatched + 1);
+  }
   // Which synced watchers want which events of the batch, in revision order.
   absl::flat_hash_map<Watcher*, std::vector<uint32_t>> matches;
   for (uint32_t i = 0; i < batch.events.size(); ++i) {
@@ -597,6 +637,28 @@ void WatchHub::Dispatch(const AppliedBatch& batch, const std::shared_ptr<const A
     s->ScheduleLocked();
   }
   dispatched_rev_.store(std::max(dispatched_rev_.load(), batch.rev), std::memory_order_release);
+}
+
+void WatchHub::ResyncAll(int64_t from_rev) {
+  std::vector<Watcher*> all;
+  for (const auto& [key, ws] : by_key_) all.insert(all.end(), ws.begin(), ws.end());
+  for (const auto& [range, ws] : by_range_) all.insert(all.end(), ws.begin(), ws.end());
+  for (Watcher* w : all) {
+    WatchStream* s = w->stream;
+    absl::MutexLock lock(&s->mu_);
+    // Everything before from_rev was buffered or sent; the buffer is still delivered
+    // first (Pump drains it before catching up).
+    w->next_rev = std::max(w->next_rev, from_rev);
+    w->synced = false;
+    IndexRemove(w);
+    if (!w->queued) {
+      auto it = s->watchers_.find(w->id);
+      KVD_CHECK(it != s->watchers_.end());
+      w->queued = true;
+      s->ready_.push_back(it->second);
+    }
+    s->ScheduleLocked();
+  }
 }
 
 void WatchHub::DispatchLoop() {

@@ -196,6 +196,8 @@ class WatchHub {
   void DeliveryLoop();
   void Dispatch(const AppliedBatch& batch, const std::shared_ptr<const AppliedBatch>& ref)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Moves every synced watcher to catch-up from from_rev (the store skipped revisions).
+  void ResyncAll(int64_t from_rev) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Tick(bool progress, bool leader);
   void IndexAdd(Watcher* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void IndexRemove(Watcher* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
