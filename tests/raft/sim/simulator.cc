@@ -115,7 +115,7 @@ class Simulation {
     check_quorum_ = rng_.OneIn(3) ? false : true;
     election_tick_ = static_cast<int>(rng_.Range(5, 15));
     heartbeat_tick_ = static_cast<int>(rng_.Range(1, 2));
-    max_size_per_msg_ = rng_.OneIn(3) ? 0 : rng_.Range(64, 4096);
+    max_size_per_msg_ = rng_.OneIn(2) ? 0 : rng_.Range(64, 4096);
     max_inflight_ = rng_.Range(1, 32);
     max_uncommitted_ = rng_.OneIn(4) ? rng_.Range(100, 2000) : 0;
     compact_keep_ = rng_.Range(0, 20);
@@ -124,6 +124,7 @@ class Simulation {
     max_committed_per_ready_ = rng_.OneIn(3) ? rng_.Range(1, 512) : 0;
     disable_forwarding_ = rng_.OneIn(5);
     clock_skew_ = rng_.OneIn(2);
+    leader_churn_ = rng_.OneIn(3);
     RandomizeNetwork();
     Trace(absl::StrCat("config pre_vote=", pre_vote_, " check_quorum=", check_quorum_,
                        " election_tick=", election_tick_, " heartbeat_tick=", heartbeat_tick_,
@@ -131,7 +132,8 @@ class Simulation {
                        " max_uncommitted=", max_uncommitted_,
                        " persist_delay_max=", persist_delay_max_units_,
                        " max_committed_per_ready=", max_committed_per_ready_,
-                       " disable_forwarding=", disable_forwarding_, " clock_skew=", clock_skew_));
+                       " disable_forwarding=", disable_forwarding_, " clock_skew=", clock_skew_,
+                       " leader_churn=", leader_churn_));
     raftpb::ConfState cs;
     for (int i = 1; i <= opts_.nodes; ++i) cs.add_voters(static_cast<uint64_t>(i));
     raftpb::Snapshot boot;
@@ -211,6 +213,7 @@ class Simulation {
   void LivenessPhase() {
     Trace("heal: liveness phase");
     faults_ = false;
+    churn_.clear();
     blocked_.clear();
     drop_p_ = 0;
     dup_p_ = 0;
@@ -345,6 +348,14 @@ class Simulation {
     return best;
   }
 
+  std::vector<uint64_t> SelfProclaimedLeaders() {
+    std::vector<uint64_t> out;
+    for (auto& [id, n] : nodes_) {
+      if (n.raw && n.raw->raft().state() == StateType::kLeader) out.push_back(id);
+    }
+    return out;
+  }
+
   std::vector<uint64_t> CurrentVoters() {
     uint64_t l = CurrentLeader();
     std::vector<uint64_t> out;
@@ -357,7 +368,11 @@ class Simulation {
     const uint64_t r = rng_.Uniform(100);
     std::vector<uint64_t> live = LiveIds();
     if (r < 40) {
-      const uint64_t target = rng_.OneIn(3) ? Pick(live) : CurrentLeader();
+      // Mostly the current leader, but also any node, and any node that still believes
+      // it leads (a deposed leader's proposals create divergent uncommitted tails).
+      const uint64_t pick = rng_.Uniform(4);
+      const uint64_t target =
+          pick == 0 ? Pick(live) : pick == 1 ? Pick(SelfProclaimedLeaders()) : CurrentLeader();
       if (target == 0) return;
       const uint64_t n = rng_.Range(1, 4);
       for (uint64_t i = 0; i < n; ++i) {
@@ -545,6 +560,20 @@ class Simulation {
       ++now_;
       Deliver();
       if (now_ % kUnitsPerTick == 0) ++result_.ticks;
+      for (size_t i = 0; i < churn_.size();) {
+        if (churn_[i].first > now_ || !faults_) {
+          ++i;
+          continue;
+        }
+        Trace(absl::StrCat("churn: isolate ", churn_[i].second));
+        if (rng_.OneIn(3)) {
+          Crash(nodes_[churn_[i].second]);
+        } else {
+          Heal();
+          Isolate(churn_[i].second);
+        }
+        churn_.erase(churn_.begin() + static_cast<std::ptrdiff_t>(i));
+      }
       // Each node's clock has its own phase and, in skewed seeds, runs up to 10% fast or
       // slow. (Much larger skew can starve a slow node without pre-vote: a faster node
       // with a shorter log keeps resetting its timer; pre-vote is the cure.)
@@ -777,6 +806,11 @@ class Simulation {
   // Leader completeness (§5.4): a new leader holds every entry committed so far.
   void OnNewLeader(Node& n) {
     ++result_.elections;
+    if (faults_ && leader_churn_ && rng_.OneIn(2)) {
+      // Depose new leaders quickly, mid-replication: this is what makes logs diverge the
+      // way the paper's figure 8 needs.
+      churn_.push_back({now_ + rng_.Range(1, 3 * kUnitsPerTick), n.id});
+    }
     const Raft& r = n.raw->raft();
     Trace(absl::StrCat("node ", n.id, " is leader of term ", r.term()));
     CheckOneLeaderPerTerm();
@@ -859,7 +893,9 @@ class Simulation {
   uint64_t persist_delay_max_units_ = 0;
   uint64_t max_committed_per_ready_ = 0;
   bool disable_forwarding_ = false;
-  bool clock_skew_ = false;  // 0: each Ready is handled synchronously.
+  bool clock_skew_ = false;
+  bool leader_churn_ = false;
+  std::vector<std::pair<uint64_t, uint64_t>> churn_;  // (time, leader) to depose.  // 0: each Ready is handled synchronously.
 
   std::map<uint64_t, Node> nodes_;
   std::set<std::pair<uint64_t, uint64_t>> blocked_;  // (from, to) links that are cut.
