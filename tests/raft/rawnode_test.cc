@@ -161,6 +161,47 @@ TEST(RawNodeTest, CommittedEntriesAreLimitedPerReady) {
   EXPECT_EQ(readies_with_commits, 4);  // No-op + 3 proposals, one per Ready.
 }
 
+TEST(RawNodeTest, NoCampaignWhileACommittedConfChangeIsUnapplied) {
+  MemoryStorage s;
+  raftpb::ConfState cs;
+  cs.add_voters(1);
+  cs.add_voters(2);
+  s.SetConfState(cs);
+  raftpb::ConfChange cc;
+  cc.set_type(raftpb::CONF_CHANGE_ADD_NODE);
+  cc.set_node_id(3);
+  std::vector<raftpb::Entry> ents(2);
+  ents[0].set_index(1);
+  ents[0].set_term(1);
+  ents[1].set_index(2);
+  ents[1].set_term(1);
+  ents[1].set_type(raftpb::ENTRY_CONF_CHANGE);
+  ents[1].set_data(cc.SerializeAsString());
+  ASSERT_TRUE(s.Append(ents).ok());
+  raftpb::HardState hs;
+  hs.set_term(1);
+  hs.set_commit(2);
+  s.SetHardState(hs);
+  Config cfg;
+  cfg.id = 1;
+  cfg.storage = &s;
+  cfg.applied = 1;
+  auto n = *RawNode::Create(cfg);
+  // The change (a new voter: quorum 2 of 3 instead of 2 of 2) is committed but not applied:
+  // campaigning now would count votes in the wrong configuration.
+  for (int i = 0; i < 30; ++i) n->Tick();
+  EXPECT_EQ(n->raft().state(), StateType::kFollower);
+  // Once the application applies it, the node campaigns normally.
+  Ready rd = n->GetReady();
+  ASSERT_EQ(rd.committed_entries.size(), 1u);
+  raftpb::ConfChange got;
+  ASSERT_TRUE(got.ParseFromString(rd.committed_entries[0].data()));
+  EXPECT_EQ(n->ApplyConfChange(got).voters_size(), 3);
+  n->Advance();
+  for (int i = 0; i < 30; ++i) n->Tick();
+  EXPECT_EQ(n->raft().state(), StateType::kCandidate);
+}
+
 TEST(RawNodeDeathTest, ReadyTwiceWithoutAdvanceDies) {
   Single n;
   ASSERT_TRUE(n.node->Campaign().ok());
