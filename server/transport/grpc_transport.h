@@ -6,8 +6,10 @@
 // blocked by gRPC flow control new messages pile up in the queue and go out together in the
 // next batch, so the queue is the only buffer and its bound is the back-pressure: a full
 // queue drops new messages and reports the peer unreachable. When the stream breaks, the
-// writer drops what it was sending, reports, and reconnects after an exponential back-off
-// (50 ms doubling to 1 s; reset by a successful write). An idle stream writes an empty
+// writer drops what it was sending and what is queued (stale for raft by then), reports,
+// and reconnects after an exponential back-off (50 ms doubling to 1 s; reset by a
+// successful write), trying the peer's next URL if the last one never worked. gRPC's own
+// reconnect back-off is capped to the same 1 s. An idle stream writes an empty
 // batch every second, so a dead peer is noticed (and IsActive turns false) without traffic.
 // A sync writer on its own thread was chosen over a ClientWriteReactor: the loop above is a
 // dozen lines of straight code, and a blocking Write gives back-pressure for free; the cost
@@ -21,7 +23,8 @@
 //
 // One watchdog thread, every 20 ms: calls on_unreachable for peers flagged by a drop or a
 // broken stream (at most once per 100 ms per peer), cancels stream writes blocked longer
-// than write_timeout_ms, and cancels inbound snapshots older than snapshot_timeout_ms.
+// than write_timeout_ms, cancels inbound snapshots older than snapshot_timeout_ms, and
+// joins the threads of removed peers once they have exited.
 // on_unreachable is only ever called from that thread, so Send() never calls back into the
 // raft thread's caller.
 //
@@ -29,7 +32,8 @@
 // and hands each message to RaftReceiver::Receive; Snapshot writes the files into a fresh
 // directory under scratch_dir, checking offsets, sizes and CRC32Cs, fsyncs each file and
 // the directory, and only on the final chunk calls RaftReceiver::ReceiveSnapshot. At most
-// one inbound snapshot per sending member at a time.
+// one inbound snapshot per sending member at a time. Stop() cancels the inbound calls and
+// waits for receiver calls in progress (a shared lock around each), so none runs after it.
 #ifndef KVD_SERVER_TRANSPORT_GRPC_TRANSPORT_H_
 #define KVD_SERVER_TRANSPORT_GRPC_TRANSPORT_H_
 
