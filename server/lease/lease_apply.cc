@@ -81,16 +81,18 @@ bool LeaseApplier::Handles(const internalpb::Request& req) {
   }
 }
 
-int64_t LeaseApplier::Revoke(storage::mvcc::ApplyBatch& batch, int64_t id) const {
+std::pair<int64_t, int64_t> LeaseApplier::Revoke(storage::mvcc::ApplyBatch& batch,
+                                                int64_t id) const {
   batch.BeginTxn();
   // In key order, so every member emits the same events.
-  for (const std::string& key : batch.KeysOfLease(id)) {
+  std::vector<std::string> keys = batch.KeysOfLease(id);
+  for (const std::string& key : keys) {
     batch.DeleteRange(storage::mvcc::KeyRange::Single(key));
   }
   int64_t rev = batch.EndTxn();
   batch.DeleteAux(storage::Cf::kLease, LeaseRecordKey(id));
   KVD_CHECK(lessor_->OnRevoke(id));
-  return rev;
+  return {rev, static_cast<int64_t>(keys.size())};
 }
 
 absl::Status LeaseApplier::Apply(storage::mvcc::ApplyBatch& batch, const internalpb::Request& req,
@@ -116,7 +118,7 @@ absl::Status LeaseApplier::Apply(storage::mvcc::ApplyBatch& batch, const interna
     case internalpb::Request::kLeaseRevoke: {
       int64_t id = req.lease_revoke().id();
       if (!lessor_->Exists(id)) return errors::LeaseNotFound();
-      int64_t rev = Revoke(batch, id);
+      int64_t rev = Revoke(batch, id).first;
       if (auto* resp = ResponseAs<etcdserverpb::LeaseRevokeResponse>(response)) {
         resp->mutable_header()->set_revision(rev);
       }
@@ -124,8 +126,11 @@ absl::Status LeaseApplier::Apply(storage::mvcc::ApplyBatch& batch, const interna
     }
     case internalpb::Request::kLeaseExpire: {
       // Leases revoked meanwhile (by a client) are skipped.
+      const int64_t max_keys = req.lease_expire().max_keys();
+      int64_t deleted = 0;
       for (int64_t id : req.lease_expire().ids()) {
-        if (lessor_->Exists(id)) Revoke(batch, id);
+        if (max_keys > 0 && deleted >= max_keys) break;
+        if (lessor_->Exists(id)) deleted += Revoke(batch, id).second;
       }
       return absl::OkStatus();
     }

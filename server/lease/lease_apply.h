@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "api/kvdpb/internal.pb.h"
@@ -43,7 +44,9 @@ class LeaseApplier {
 
   // Applies req in batch (contract of Applier::Apply). Responses: LeaseGrantResponse for
   // lease_grant, LeaseRevokeResponse for lease_revoke, LeaseCheckpointResponse for
-  // lease_checkpoint; lease_expire has none (response must be null or is ignored).
+  // lease_checkpoint; lease_expire has none (response must be null or is ignored). A
+  // lease_expire stops once max_keys keys are deleted (at least one lease is revoked): the
+  // leases it did not reach stay, and the leader proposes them again.
   // Errors (nothing changed): errors::LeaseExists() for a grant of an existing ID,
   // errors::LeaseTtlTooLarge() for a TTL above kMaxLeaseTtlSeconds,
   // errors::LeaseNotFound() for a revoke of a missing lease; Unimplemented for other
@@ -52,9 +55,9 @@ class LeaseApplier {
                      google::protobuf::Message* response) const;
 
  private:
-  // Deletes the lease's keys in one revision and its record. Returns the store revision
-  // after it. REQUIRES: the lease exists.
-  int64_t Revoke(storage::mvcc::ApplyBatch& batch, int64_t id) const;
+  // Deletes the lease's keys in one revision and its record. Returns {store revision after
+  // it, keys deleted}. REQUIRES: the lease exists.
+  std::pair<int64_t, int64_t> Revoke(storage::mvcc::ApplyBatch& batch, int64_t id) const;
 
   Lessor* const lessor_;
 };

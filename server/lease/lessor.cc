@@ -356,6 +356,7 @@ bool Lessor::Tick() {
   if (!expired.empty()) {
     internalpb::Request req;
     req.mutable_lease_expire()->mutable_ids()->Add(expired.begin(), expired.end());
+    req.mutable_lease_expire()->set_max_keys(options_.max_revoked_keys_per_proposal);
     propose_(std::move(req), [this, epoch, ids = std::move(expired)](absl::Status s) mutable {
       OnRevokesDone(epoch, std::move(ids), std::move(s));
     });
@@ -377,9 +378,11 @@ void Lessor::OnRevokesDone(uint64_t epoch, std::vector<int64_t> ids, absl::Statu
   absl::MutexLock lock(&mu_);
   revoke_in_flight_ = false;
   wake_ = true;
-  if (s.ok() || epoch != epoch_) return;  // applied: the leases are gone
-  // Not applied (e.g. leadership lost mid-way): try again later; the leases stay expired.
-  int64_t retry_ms = clock_->NowMs() + options_.retry_delay_ms;
+  if (epoch != epoch_) return;
+  // Applied: the leases are gone, but those the request's key bound did not reach; they
+  // go again at once. Not applied (e.g. leadership lost mid-way): try again later. Either
+  // way the leases stay expired.
+  int64_t retry_ms = clock_->NowMs() + (s.ok() ? 0 : options_.retry_delay_ms);
   for (int64_t id : ids) {
     auto it = leases_.find(id);
     if (it == leases_.end() || it->second.revoke_epoch != epoch_) continue;

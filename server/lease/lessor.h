@@ -77,6 +77,9 @@ struct LessorOptions {
   // Bounds on the work of one proposal, so an expiry storm shares the log with other
   // requests: one revoke proposal and one checkpoint proposal are in flight at a time.
   int max_revokes_per_proposal = 128;
+  // Keys deleted by one revoke proposal (LeaseExpireRequest.max_keys); the leases left over
+  // are proposed again at once.
+  int64_t max_revoked_keys_per_proposal = 10000;
   int max_checkpoints_per_proposal = 1000;
   // Stale-epoch leases moved into the expiry heap per lock hold.
   int rebuild_chunk = 10000;

@@ -412,6 +412,31 @@ TEST(Expiry, StormIsRevokedInBoundedBatchesOneInFlight) {
   EXPECT_EQ(m.kv().current_rev(), before + kLeases);
 }
 
+TEST(Expiry, RevocationsAreBoundedByKeysPerProposal) {
+  LessorOptions options;
+  options.max_revoked_keys_per_proposal = 6;
+  Member m(options);
+  for (int id = 1; id <= 3; ++id) {
+    m.Grant(id, 5);
+    for (int k = 0; k < 5; ++k) ASSERT_TRUE(m.Put(absl::StrCat("l", id, "/", k), id).ok());
+  }
+  int64_t before = m.kv().current_rev();
+  m.clock().Advance(5 * kSecond);
+  m.TickAll();
+  ASSERT_EQ(m.ProposedExpiries(), (std::vector<int64_t>{1, 2, 3}));
+  ASSERT_EQ(m.proposed().front().lease_expire().max_keys(), 6);
+  m.ApplyProposed();
+  // 5 keys, then 10 >= 6: the third lease is left for the next proposal.
+  EXPECT_EQ(m.lessor().Leases(), std::vector<int64_t>{3});
+  EXPECT_EQ(m.kv().current_rev(), before + 2);
+  EXPECT_EQ(*m.lessor().Renew(3), 0);  // still expired
+  m.TickAll();
+  EXPECT_EQ(m.ProposedExpiries(), std::vector<int64_t>{3});
+  m.ApplyProposed();
+  EXPECT_EQ(m.lessor().size(), 0u);
+  EXPECT_EQ(m.kv().current_rev(), before + 3);
+}
+
 TEST(Expiry, FailedRevocationIsRetried) {
   LessorOptions options;
   options.retry_delay_ms = 500;
