@@ -5,8 +5,21 @@
 //   - feeds every message from a peer to Step();
 //   - turns client requests into Propose(), ProposeConfChange(), ReadIndex(),
 //     TransferLeader();
-//   - whenever HasReady(), takes Ready(), handles it as raft/ready.h says, and calls
+//   - whenever HasReady(), takes GetReady(), handles it as raft/ready.h says, and calls
 //     Advance().
+//
+// Lifecycle.
+//   - New cluster: every initial member starts with a Storage whose InitialState holds the
+//     initial ConfState (MemoryStorage: ApplySnapshot of a snapshot at index 1, term 1,
+//     with that ConfState; a durable Storage writes the equivalent once).
+//   - Joining member: starts with an empty Storage (no ConfState) after the leader
+//     committed its addition; it learns the log and membership from the leader's
+//     snapshot, which must name it (see Storage::Snapshot).
+//   - Restart: Config::applied = the applied index persisted with the state machine.
+//   - Removal: a removed leader steps down when it applies its own removal; the
+//     application should stop a removed member shortly after it applies the removal
+//     (etcd's stopWithDelay), not at once, so a removed leader can still tell the others
+//     the removal committed.
 //
 // Errors. Propose/ProposeConfChange/ReadIndex/TransferLeader return ErrProposalDropped
 // (raft/errors.h) when the request cannot be accepted right now (no leader, transfer in
@@ -27,8 +40,11 @@
 // Any two consecutive configurations differ by one voter, so their majorities overlap.
 // Why not joint consensus: every change kvd needs (add/remove a member, promote a learner)
 // is a single-member change, and this keeps the quorum logic a single majority that the
-// simulator checks exhaustively. ConfChangeV2 is accepted when it carries exactly one
+// simulator exercises under faults. ConfChangeV2 is accepted when it carries exactly one
 // change with the AUTO transition, so clients written for v2 keep working.
+// Operational caveat (as in etcd): removing a member while another is down or lagging can
+// leave too few live voters for the new quorum; the server should check, as etcd's
+// --strict-reconfig-check does, before proposing.
 #ifndef KVD_RAFT_RAWNODE_H_
 #define KVD_RAFT_RAWNODE_H_
 
