@@ -32,6 +32,7 @@ struct Client::Endpoint {
   std::unique_ptr<pb::Cluster::Stub> cluster;
   std::unique_ptr<pb::Lease::Stub> lease;
   std::unique_ptr<pb::Watch::Stub> watch;
+  std::unique_ptr<pb::Auth::Stub> auth;
 
   static std::unique_ptr<Endpoint> Open(std::string name, std::string target) {
     grpc::ChannelArguments args;
@@ -52,6 +53,7 @@ struct Client::Endpoint {
     ep->cluster = pb::Cluster::NewStub(ep->channel);
     ep->lease = pb::Lease::NewStub(ep->channel);
     ep->watch = pb::Watch::NewStub(ep->channel);
+    ep->auth = pb::Auth::NewStub(ep->channel);
     return ep;
   }
 };
@@ -152,18 +154,70 @@ absl::StatusOr<size_t> Client::Connect(absl::Time dial_deadline) {
       absl::FormatDuration(options_.dial_timeout), ": ", absl::StrJoin(names, ", "), ")"));
 }
 
+absl::Status Client::Authorize(Endpoint& ep, grpc::ClientContext& context, absl::Time deadline) {
+  if (options_.username.empty()) return absl::OkStatus();
+  std::string token;
+  {
+    absl::MutexLock lock(&mu_);
+    if (auth_disabled_) return absl::OkStatus();
+    token = token_;
+  }
+  if (token.empty()) {
+    pb::AuthenticateRequest request;
+    request.set_name(options_.username);
+    request.set_password(options_.password);
+    pb::AuthenticateResponse response;
+    grpc::ClientContext auth_context;
+    auth_context.set_deadline(ToChrono(deadline));
+    const grpc::Status status = ep.auth->Authenticate(&auth_context, request, &response);
+    if (!status.ok()) {
+      if (status.error_message() == "etcdserver: authentication is not enabled") {
+        absl::MutexLock lock(&mu_);
+        auth_disabled_ = true;
+        return absl::OkStatus();
+      }
+      return FromGrpcStatus(status);
+    }
+    token = response.token();
+    absl::MutexLock lock(&mu_);
+    token_ = token;
+  }
+  context.AddMetadata("token", token);
+  return absl::OkStatus();
+}
+
+bool Client::DropTokenIfInvalid(const grpc::Status& status) {
+  if (options_.username.empty()) return false;
+  const bool invalid = status.error_message() == "etcdserver: invalid auth token" ||
+                       status.error_message() == "etcdserver: user name is empty";
+  if (!invalid) return false;
+  absl::MutexLock lock(&mu_);
+  token_.clear();
+  auth_disabled_ = false;  // auth may have been enabled since we last asked
+  return true;
+}
+
 absl::Status Client::Invoke(
     bool idempotent, const std::function<grpc::Status(Endpoint&, grpc::ClientContext&)>& call) {
   const absl::Time deadline = absl::Now() + options_.request_timeout;
   size_t failed_attempts = 0;
+  bool token_refreshed = false;
   while (true) {
     const absl::Time dial_deadline = std::min(absl::Now() + options_.dial_timeout, deadline);
     absl::StatusOr<size_t> index = Connect(dial_deadline);
     if (!index.ok()) return index.status();
     grpc::ClientContext context;
     context.set_deadline(ToChrono(deadline));
+    if (absl::Status auth = Authorize(*endpoints_[*index], context, deadline); !auth.ok()) {
+      return auth;
+    }
     const grpc::Status status = call(*endpoints_[*index], context);
     if (status.ok()) return absl::OkStatus();
+    // An expired or unknown token was rejected before the request did anything.
+    if (!token_refreshed && DropTokenIfInvalid(status)) {
+      token_refreshed = true;
+      continue;
+    }
     if (status.error_code() != grpc::StatusCode::UNAVAILABLE) return FromGrpcStatus(status);
     // The endpoint is going away (or has no leader): later requests start elsewhere.
     Advance(*index);
@@ -201,9 +255,14 @@ absl::Status Client::InvokeOn(
         absl::StrCat("context deadline exceeded (", endpoint, " not reachable within dial timeout ",
                      absl::FormatDuration(options_.dial_timeout), ")"));
   }
-  grpc::ClientContext context;
-  context.set_deadline(ToChrono(deadline));
-  return FromGrpcStatus(call(**ep, context));
+  for (int attempt = 0;; ++attempt) {
+    grpc::ClientContext context;
+    context.set_deadline(ToChrono(deadline));
+    if (absl::Status auth = Authorize(**ep, context, deadline); !auth.ok()) return auth;
+    const grpc::Status status = call(**ep, context);
+    if (attempt == 0 && !status.ok() && DropTokenIfInvalid(status)) continue;
+    return FromGrpcStatus(status);
+  }
 }
 
 absl::StatusOr<pb::RangeResponse> Client::Range(const pb::RangeRequest& request) {
@@ -327,6 +386,7 @@ absl::StatusOr<std::unique_ptr<WatchStream>> Client::Watch(const pb::WatchCreate
   // etcd cancels such watches when its member loses the leader, instead of letting them
   // go silent (clientv3.WithRequireLeader).
   watch->context_.AddMetadata("hasleader", "true");
+  if (absl::Status auth = Authorize(ep, watch->context_, deadline); !auth.ok()) return auth;
   watch->stream_ = ep.watch->Watch(&watch->context_);
   pb::WatchRequest request;
   *request.mutable_create_request() = create;
@@ -362,6 +422,10 @@ absl::Status Client::Snapshot(
   }
   grpc::ClientContext context;
   if (timeout != absl::InfiniteDuration()) context.set_deadline(ToChrono(absl::Now() + timeout));
+  if (absl::Status auth = Authorize(**ep, context, absl::Now() + options_.request_timeout);
+      !auth.ok()) {
+    return auth;
+  }
   std::unique_ptr<grpc::ClientReader<pb::SnapshotResponse>> reader =
       (*ep)->maintenance->Snapshot(&context, pb::SnapshotRequest());
   pb::SnapshotResponse response;
@@ -506,6 +570,106 @@ absl::StatusOr<pb::LeaseKeepAliveResponse> Client::LeaseKeepAliveOnce(int64_t id
     return absl::NotFoundError("etcdserver: requested lease not found");
   }
   return response;
+}
+
+template <typename Response, typename Request>
+absl::StatusOr<Response> Client::CallAuth(
+    bool idempotent, const Request& request,
+    grpc::Status (pb::Auth::Stub::*method)(grpc::ClientContext*, const Request&, Response*)) {
+  Response response;
+  absl::Status status = Invoke(idempotent, [&](Endpoint& ep, grpc::ClientContext& ctx) {
+    return ((*ep.auth).*method)(&ctx, request, &response);
+  });
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::StatusOr<pb::AuthEnableResponse> Client::AuthEnable() {
+  return CallAuth(false, pb::AuthEnableRequest(), &pb::Auth::Stub::AuthEnable);
+}
+
+absl::StatusOr<pb::AuthDisableResponse> Client::AuthDisable() {
+  return CallAuth(false, pb::AuthDisableRequest(), &pb::Auth::Stub::AuthDisable);
+}
+
+absl::StatusOr<pb::AuthStatusResponse> Client::AuthStatus() {
+  return CallAuth(true, pb::AuthStatusRequest(), &pb::Auth::Stub::AuthStatus);
+}
+
+absl::StatusOr<pb::AuthUserAddResponse> Client::UserAdd(const pb::AuthUserAddRequest& request) {
+  return CallAuth(false, request, &pb::Auth::Stub::UserAdd);
+}
+
+absl::StatusOr<pb::AuthUserGetResponse> Client::UserGet(const std::string& name) {
+  pb::AuthUserGetRequest request;
+  request.set_name(name);
+  return CallAuth(true, request, &pb::Auth::Stub::UserGet);
+}
+
+absl::StatusOr<pb::AuthUserListResponse> Client::UserList() {
+  return CallAuth(true, pb::AuthUserListRequest(), &pb::Auth::Stub::UserList);
+}
+
+absl::StatusOr<pb::AuthUserDeleteResponse> Client::UserDelete(const std::string& name) {
+  pb::AuthUserDeleteRequest request;
+  request.set_name(name);
+  return CallAuth(false, request, &pb::Auth::Stub::UserDelete);
+}
+
+absl::StatusOr<pb::AuthUserChangePasswordResponse> Client::UserChangePassword(
+    const std::string& name, const std::string& password) {
+  pb::AuthUserChangePasswordRequest request;
+  request.set_name(name);
+  request.set_password(password);
+  return CallAuth(false, request, &pb::Auth::Stub::UserChangePassword);
+}
+
+absl::StatusOr<pb::AuthUserGrantRoleResponse> Client::UserGrantRole(const std::string& user,
+                                                                    const std::string& role) {
+  pb::AuthUserGrantRoleRequest request;
+  request.set_user(user);
+  request.set_role(role);
+  return CallAuth(false, request, &pb::Auth::Stub::UserGrantRole);
+}
+
+absl::StatusOr<pb::AuthUserRevokeRoleResponse> Client::UserRevokeRole(const std::string& user,
+                                                                      const std::string& role) {
+  pb::AuthUserRevokeRoleRequest request;
+  request.set_name(user);
+  request.set_role(role);
+  return CallAuth(false, request, &pb::Auth::Stub::UserRevokeRole);
+}
+
+absl::StatusOr<pb::AuthRoleAddResponse> Client::RoleAdd(const std::string& name) {
+  pb::AuthRoleAddRequest request;
+  request.set_name(name);
+  return CallAuth(false, request, &pb::Auth::Stub::RoleAdd);
+}
+
+absl::StatusOr<pb::AuthRoleGetResponse> Client::RoleGet(const std::string& name) {
+  pb::AuthRoleGetRequest request;
+  request.set_role(name);
+  return CallAuth(true, request, &pb::Auth::Stub::RoleGet);
+}
+
+absl::StatusOr<pb::AuthRoleListResponse> Client::RoleList() {
+  return CallAuth(true, pb::AuthRoleListRequest(), &pb::Auth::Stub::RoleList);
+}
+
+absl::StatusOr<pb::AuthRoleDeleteResponse> Client::RoleDelete(const std::string& name) {
+  pb::AuthRoleDeleteRequest request;
+  request.set_role(name);
+  return CallAuth(false, request, &pb::Auth::Stub::RoleDelete);
+}
+
+absl::StatusOr<pb::AuthRoleGrantPermissionResponse> Client::RoleGrantPermission(
+    const pb::AuthRoleGrantPermissionRequest& request) {
+  return CallAuth(false, request, &pb::Auth::Stub::RoleGrantPermission);
+}
+
+absl::StatusOr<pb::AuthRoleRevokePermissionResponse> Client::RoleRevokePermission(
+    const pb::AuthRoleRevokePermissionRequest& request) {
+  return CallAuth(false, request, &pb::Auth::Stub::RoleRevokePermission);
 }
 
 }  // namespace kvd::client

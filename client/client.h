@@ -42,6 +42,11 @@ struct Options {
   absl::Duration dial_timeout = absl::Seconds(2);
   // Total time one request may take, dialing and failover included.
   absl::Duration request_timeout = absl::Seconds(5);
+  // With a user name, the client authenticates (Auth.Authenticate) before its first
+  // request and sends the token with every request, fetching a new one when the server
+  // reports it invalid. If the server has auth disabled, requests go without a token.
+  std::string username;
+  std::string password;
 };
 
 // Turns an etcdctl-style endpoint into a gRPC target ("http://h:p" -> "h:p").
@@ -156,6 +161,30 @@ class Client {
   // (the server answers with TTL <= 0), as etcd's clientv3 reports it.
   absl::StatusOr<etcdserverpb::LeaseKeepAliveResponse> LeaseKeepAliveOnce(int64_t id);
 
+  // Auth service.
+  absl::StatusOr<etcdserverpb::AuthEnableResponse> AuthEnable();
+  absl::StatusOr<etcdserverpb::AuthDisableResponse> AuthDisable();
+  absl::StatusOr<etcdserverpb::AuthStatusResponse> AuthStatus();
+  absl::StatusOr<etcdserverpb::AuthUserAddResponse> UserAdd(
+      const etcdserverpb::AuthUserAddRequest& request);
+  absl::StatusOr<etcdserverpb::AuthUserGetResponse> UserGet(const std::string& name);
+  absl::StatusOr<etcdserverpb::AuthUserListResponse> UserList();
+  absl::StatusOr<etcdserverpb::AuthUserDeleteResponse> UserDelete(const std::string& name);
+  absl::StatusOr<etcdserverpb::AuthUserChangePasswordResponse> UserChangePassword(
+      const std::string& name, const std::string& password);
+  absl::StatusOr<etcdserverpb::AuthUserGrantRoleResponse> UserGrantRole(const std::string& user,
+                                                                        const std::string& role);
+  absl::StatusOr<etcdserverpb::AuthUserRevokeRoleResponse> UserRevokeRole(const std::string& user,
+                                                                          const std::string& role);
+  absl::StatusOr<etcdserverpb::AuthRoleAddResponse> RoleAdd(const std::string& name);
+  absl::StatusOr<etcdserverpb::AuthRoleGetResponse> RoleGet(const std::string& name);
+  absl::StatusOr<etcdserverpb::AuthRoleListResponse> RoleList();
+  absl::StatusOr<etcdserverpb::AuthRoleDeleteResponse> RoleDelete(const std::string& name);
+  absl::StatusOr<etcdserverpb::AuthRoleGrantPermissionResponse> RoleGrantPermission(
+      const etcdserverpb::AuthRoleGrantPermissionRequest& request);
+  absl::StatusOr<etcdserverpb::AuthRoleRevokePermissionResponse> RoleRevokePermission(
+      const etcdserverpb::AuthRoleRevokePermissionRequest& request);
+
   // The endpoint the next request goes to first (as given in Options::endpoints).
   std::string CurrentEndpoint() const;
 
@@ -175,12 +204,23 @@ class Client {
   // Errors: DEADLINE_EXCEEDED when none connects before `dial_deadline`.
   absl::StatusOr<size_t> Connect(absl::Time dial_deadline);
   void Advance(size_t failed_index);
+  // Adds the auth token to `context`, authenticating against `ep` first if there is none.
+  // Errors: the Authenticate error (e.g. wrong password).
+  absl::Status Authorize(Endpoint& ep, grpc::ClientContext& context, absl::Time deadline);
+  // Whether a failed request should be retried once with a fresh token.
+  bool DropTokenIfInvalid(const grpc::Status& status);
+  template <typename Response, typename Request>
+  absl::StatusOr<Response> CallAuth(bool idempotent, const Request& request,
+                                    grpc::Status (etcdserverpb::Auth::Stub::*method)(
+                                        grpc::ClientContext*, const Request&, Response*));
   absl::StatusOr<Endpoint*> Adhoc(absl::string_view endpoint);
 
   const Options options_;
   const std::vector<std::unique_ptr<Endpoint>> endpoints_;
   mutable absl::Mutex mu_;
   size_t current_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string token_ ABSL_GUARDED_BY(mu_);
+  bool auth_disabled_ ABSL_GUARDED_BY(mu_) = false;  // the server said auth is not enabled
   // Channels to endpoints outside options_.endpoints, for Status(endpoint) and HashKV.
   std::map<std::string, std::unique_ptr<Endpoint>, std::less<>> adhoc_ ABSL_GUARDED_BY(mu_);
 };

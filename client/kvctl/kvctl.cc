@@ -74,6 +74,12 @@ Commands:
   alarm list|disarm           lists or clears alarms (e.g. NOSPACE)
   defrag [--cluster]          defragments each endpoint's backend
   snapshot save FILE          saves the one endpoint's backend snapshot to FILE
+  auth enable|disable|status
+  user add NAME[:PASSWORD] [--new-user-password=P] [--no-password] [--interactive=false]
+  user delete|get [--detail]|passwd NAME, user list, user grant-role|revoke-role USER ROLE
+  role add|delete|get NAME, role list
+  role grant-permission ROLE read|write|readwrite KEY [RANGE_END] [--prefix|--from-key]
+  role revoke-permission ROLE KEY [RANGE_END] [--prefix|--from-key]
   version                     prints the version
 
 Global flags:
@@ -82,6 +88,8 @@ Global flags:
   --command-timeout=DURATION  timeout of one command (default 5s)
   -w, --write-out=FORMAT      simple, json, fields or table (default simple)
   --hex                       print keys and values as hex escapes
+  --user=NAME[:PASSWORD]      authenticate (password read from stdin if not given)
+  --password=PASSWORD         password for --user
   -h, --help                  prints this help
 )";
 
@@ -92,6 +100,8 @@ struct Globals {
   std::string write_out = "simple";
   bool hex = false;
   bool help = false;
+  std::string user;  // "name" or "name:password"
+  std::string password;
 
   void Register(FlagSet& flags) {
     flags.StringList("endpoints", &endpoints);
@@ -100,12 +110,14 @@ struct Globals {
     flags.String("write-out", 'w', &write_out);
     flags.Bool("hex", '\0', &hex);
     flags.Bool("help", 'h', &help);
+    flags.String("user", '\0', &user);
+    flags.String("password", '\0', &password);
   }
 };
 
 // Global flags that may also come from the environment, as ETCDCTL_<NAME>.
-constexpr absl::string_view kEnvFlags[] = {"endpoints", "dial-timeout", "command-timeout",
-                                           "write-out", "hex"};
+constexpr absl::string_view kEnvFlags[] = {
+    "endpoints", "dial-timeout", "command-timeout", "write-out", "hex", "user", "password"};
 
 // What every command needs: the parsed global flags, the streams, and a client.
 class Context {
@@ -114,6 +126,17 @@ class Context {
 
   absl::Status Init() {
     for (std::string& ep : globals_.endpoints) ep = std::string(absl::StripAsciiWhitespace(ep));
+    // --user NAME:PASSWORD, or --user NAME --password PASSWORD, or a password on stdin.
+    if (!globals_.user.empty() && globals_.password.empty()) {
+      const size_t colon = globals_.user.find(':');
+      if (colon != std::string::npos) {
+        globals_.password = globals_.user.substr(colon + 1);
+        globals_.user.resize(colon);
+      } else {
+        io_.err << "Password: " << std::flush;
+        std::getline(io_.in, globals_.password);
+      }
+    }
     return ParseFormat(globals_.write_out, &format_);
   }
 
@@ -127,6 +150,8 @@ class Context {
     options.endpoints = std::move(endpoints);
     options.dial_timeout = globals_.dial_timeout;
     options.request_timeout = globals_.command_timeout;
+    options.username = globals_.user;
+    options.password = globals_.password;
     return options;
   }
 
@@ -704,6 +729,329 @@ absl::Status RunDefrag(Context& ctx, bool cluster) {
   return failed ? MakeFailure(kExitError, "") : absl::OkStatus();
 }
 
+struct AuthFlags {
+  // user
+  std::string new_user_password;
+  bool interactive = true;
+  bool no_password = false;
+  bool detail = false;
+  // role
+  bool prefix = false;
+  bool from_key = false;
+  void Register(FlagSet& flags) {
+    flags.String("new-user-password", '\0', &new_user_password);
+    flags.Bool("interactive", '\0', &interactive);
+    flags.Bool("no-password", '\0', &no_password);
+    flags.Bool("detail", '\0', &detail);
+    flags.Bool("prefix", '\0', &prefix);
+    flags.Bool("from-key", '\0', &from_key);
+  }
+};
+
+absl::Status RunAuth(Context& ctx, const std::vector<std::string>& positional) {
+  const std::string sub = positional.empty() ? "" : positional[0];
+  if (sub != "enable" && sub != "disable" && sub != "status") {
+    return MakeFailure(kExitBadArgs, "usage: kvctl auth enable|disable|status");
+  }
+  if (positional.size() > 1) {
+    return MakeFailure(kExitBadArgs,
+                       absl::StrCat("auth ", sub, " command does not accept any arguments"));
+  }
+  absl::StatusOr<client::Client*> c = ctx.Client();
+  if (!c.ok()) return c.status();
+  if (sub == "status") {
+    absl::StatusOr<pb::AuthStatusResponse> r = (*c)->AuthStatus();
+    if (!r.ok()) return r.status();
+    return ctx.printer().AuthResult(
+        absl::StrCat("Authentication Status: ", r->enabled() ? "true" : "false",
+                     "\nAuthRevision: ", r->authrevision(), "\n"),
+        *r, r->header());
+  }
+  if (sub == "disable") {
+    absl::StatusOr<pb::AuthDisableResponse> r = (*c)->AuthDisable();
+    if (!r.ok()) return r.status();
+    ctx.io().out << "Authentication Disabled\n";
+    return absl::OkStatus();
+  }
+  // Like etcdctl: create the root role and grant it to root if that is what is missing.
+  while (true) {
+    absl::StatusOr<pb::AuthEnableResponse> r = (*c)->AuthEnable();
+    if (r.ok()) break;
+    if (r.status().message() != "etcdserver: root user does not have root role") {
+      return r.status();
+    }
+    absl::StatusOr<pb::AuthRoleAddResponse> role = (*c)->RoleAdd("root");
+    if (!role.ok()) return role.status();
+    absl::StatusOr<pb::AuthUserGrantRoleResponse> grant = (*c)->UserGrantRole("root", "root");
+    if (!grant.ok()) return grant.status();
+  }
+  ctx.io().out << "Authentication Enabled\n";
+  return absl::OkStatus();
+}
+
+// Reads a new user's password: from stdin, one line (etcdctl reads the terminal without
+// echo when interactive; kvctl reads stdin either way).
+absl::StatusOr<std::string> ReadNewPassword(Context& ctx, const std::string& name,
+                                            bool interactive) {
+  std::string password;
+  if (interactive) ctx.io().err << "Password of " << name << ": " << std::flush;
+  std::getline(ctx.io().in, password);
+  if (interactive && password.empty()) return MakeFailure(kExitBadArgs, "empty password");
+  return password;
+}
+
+absl::Status RunUser(Context& ctx, const std::vector<std::string>& positional,
+                     const AuthFlags& flags) {
+  const std::string sub = positional.empty() ? "" : positional[0];
+  const std::vector<std::string> args(positional.begin() + (positional.empty() ? 0 : 1),
+                                      positional.end());
+  auto need = [&](size_t n, absl::string_view message) {
+    return args.size() == n ? absl::OkStatus() : MakeFailure(kExitBadArgs, message);
+  };
+  absl::StatusOr<client::Client*> c = ctx.Client();
+  if (!c.ok()) return c.status();
+  Printer printer = ctx.printer();
+  if (sub == "add") {
+    if (absl::Status s = need(1, "user add command requires user name as its argument"); !s.ok()) {
+      return s;
+    }
+    pb::AuthUserAddRequest request;
+    std::string name = args[0];
+    std::string password;
+    if (flags.no_password) {
+      request.mutable_options()->set_no_password(true);
+    } else if (!flags.new_user_password.empty()) {
+      password = flags.new_user_password;
+    } else if (const size_t colon = name.find(':'); colon != std::string::npos) {
+      password = name.substr(colon + 1);
+      name.resize(colon);
+      if (name.empty()) return MakeFailure(kExitBadArgs, "empty user name is not allowed");
+    } else {
+      absl::StatusOr<std::string> read = ReadNewPassword(ctx, name, flags.interactive);
+      if (!read.ok()) return read.status();
+      password = *read;
+    }
+    request.set_name(name);
+    request.set_password(password);
+    absl::StatusOr<pb::AuthUserAddResponse> r = (*c)->UserAdd(request);
+    if (!r.ok()) return r.status();
+    return printer.AuthResult(absl::StrCat("User ", name, " created\n"), *r, r->header());
+  }
+  if (sub == "delete") {
+    if (absl::Status s = need(1, "user delete command requires user name as its argument");
+        !s.ok()) {
+      return s;
+    }
+    absl::StatusOr<pb::AuthUserDeleteResponse> r = (*c)->UserDelete(args[0]);
+    if (!r.ok()) return r.status();
+    return printer.AuthResult(absl::StrCat("User ", args[0], " deleted\n"), *r, r->header());
+  }
+  if (sub == "get") {
+    if (absl::Status s = need(1, "user get command requires user name as its argument"); !s.ok()) {
+      return s;
+    }
+    absl::StatusOr<pb::AuthUserGetResponse> r = (*c)->UserGet(args[0]);
+    if (!r.ok()) return r.status();
+    if (flags.detail && ctx.format() == Format::kSimple) {
+      ctx.io().out << "User: " << args[0] << "\n";
+      for (const std::string& role : r->roles()) {
+        absl::StatusOr<pb::AuthRoleGetResponse> perms = (*c)->RoleGet(role);
+        if (!perms.ok()) return perms.status();
+        ctx.io().out << "\n" << RoleGetText(role, *perms);
+      }
+      return absl::OkStatus();
+    }
+    std::string simple = absl::StrCat("User: ", args[0], "\nRoles:");
+    std::string fields = "\"Roles\" :";
+    for (const std::string& role : r->roles()) {
+      absl::StrAppend(&simple, " ", role);
+      absl::StrAppend(&fields, " ", GoQuote(role));
+    }
+    return printer.AuthResult(simple + "\n", *r, r->header(), fields + "\n");
+  }
+  if (sub == "list") {
+    if (absl::Status s = need(0, "user list command requires no arguments"); !s.ok()) return s;
+    absl::StatusOr<pb::AuthUserListResponse> r = (*c)->UserList();
+    if (!r.ok()) return r.status();
+    std::string simple, fields = "\"Users\" :";
+    for (const std::string& user : r->users()) {
+      absl::StrAppend(&simple, user, "\n");
+      absl::StrAppend(&fields, " ", GoQuote(user));
+    }
+    return printer.AuthResult(simple, *r, r->header(), fields + "\n");
+  }
+  if (sub == "passwd") {
+    if (absl::Status s = need(1, "user passwd command requires user name as its argument");
+        !s.ok()) {
+      return s;
+    }
+    absl::StatusOr<std::string> password = ReadNewPassword(ctx, args[0], flags.interactive);
+    if (!password.ok()) return password.status();
+    absl::StatusOr<pb::AuthUserChangePasswordResponse> r =
+        (*c)->UserChangePassword(args[0], *password);
+    if (!r.ok()) return r.status();
+    return printer.AuthResult("Password updated\n", *r, r->header());
+  }
+  if (sub == "grant-role" || sub == "revoke-role") {
+    const bool grant = sub == "grant-role";
+    if (absl::Status s = need(2, grant ? "user grant command requires user name and role name "
+                                         "as its argument"
+                                       : "user revoke-role requires user name and role name as "
+                                         "its argument");
+        !s.ok()) {
+      return s;
+    }
+    if (grant) {
+      absl::StatusOr<pb::AuthUserGrantRoleResponse> r = (*c)->UserGrantRole(args[0], args[1]);
+      if (!r.ok()) return r.status();
+      return printer.AuthResult(
+          absl::StrCat("Role ", args[1], " is granted to user ", args[0], "\n"), *r, r->header());
+    }
+    absl::StatusOr<pb::AuthUserRevokeRoleResponse> r = (*c)->UserRevokeRole(args[0], args[1]);
+    if (!r.ok()) return r.status();
+    return printer.AuthResult(
+        absl::StrCat("Role ", args[1], " is revoked from user ", args[0], "\n"), *r, r->header());
+  }
+  return MakeFailure(kExitBadArgs,
+                     "usage: kvctl user add|delete|get|list|passwd|grant-role|revoke-role ...");
+}
+
+// The [key, range_end) of a role permission from KEY [RANGE_END] and --prefix/--from-key.
+absl::Status PermRange(const std::vector<std::string>& args, const AuthFlags& flags,
+                       std::string* key, std::string* range_end) {
+  *key = args[0];
+  range_end->clear();
+  if (key->empty()) {
+    if (flags.prefix && flags.from_key) {
+      return MakeFailure(kExitBadArgs, "--from-key and --prefix flags are mutually exclusive");
+    }
+    // The empty key means "from the first key": etcd spells that "\0".
+    *key = std::string(1, '\0');
+    if (flags.prefix || flags.from_key) *range_end = std::string(1, '\0');
+    return absl::OkStatus();
+  }
+  if (args.size() > 1) {
+    if (flags.prefix) {
+      return MakeFailure(kExitBadArgs, "unexpected endkey argument with --prefix flag");
+    }
+    if (flags.from_key) {
+      return MakeFailure(kExitBadArgs, "unexpected endkey argument with --from-key flag");
+    }
+    *range_end = args[1];
+  } else if (flags.prefix && flags.from_key) {
+    return MakeFailure(kExitBadArgs, "--from-key and --prefix flags are mutually exclusive");
+  } else if (flags.prefix) {
+    *range_end = PrefixRangeEnd(*key);
+  } else if (flags.from_key) {
+    *range_end = std::string(1, '\0');
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunRole(Context& ctx, const std::vector<std::string>& positional,
+                     const AuthFlags& flags) {
+  const std::string sub = positional.empty() ? "" : positional[0];
+  const std::vector<std::string> args(positional.begin() + (positional.empty() ? 0 : 1),
+                                      positional.end());
+  absl::StatusOr<client::Client*> c = ctx.Client();
+  if (!c.ok()) return c.status();
+  Printer printer = ctx.printer();
+  auto need_name = [&](absl::string_view what) {
+    return args.size() == 1
+               ? absl::OkStatus()
+               : MakeFailure(kExitBadArgs, absl::StrCat("role ", what,
+                                                        " command requires role name as its "
+                                                        "argument"));
+  };
+  if (sub == "add") {
+    if (absl::Status s = need_name("add"); !s.ok()) return s;
+    absl::StatusOr<pb::AuthRoleAddResponse> r = (*c)->RoleAdd(args[0]);
+    if (!r.ok()) return r.status();
+    return printer.AuthResult(absl::StrCat("Role ", args[0], " created\n"), *r, r->header());
+  }
+  if (sub == "delete") {
+    if (absl::Status s = need_name("delete"); !s.ok()) return s;
+    absl::StatusOr<pb::AuthRoleDeleteResponse> r = (*c)->RoleDelete(args[0]);
+    if (!r.ok()) return r.status();
+    return printer.AuthResult(absl::StrCat("Role ", args[0], " deleted\n"), *r, r->header());
+  }
+  if (sub == "get") {
+    if (absl::Status s = need_name("get"); !s.ok()) return s;
+    absl::StatusOr<pb::AuthRoleGetResponse> r = (*c)->RoleGet(args[0]);
+    if (!r.ok()) return r.status();
+    std::string fields;
+    for (const authpb::Permission& p : r->perm()) {
+      absl::StrAppend(&fields, "\"PermType\" :  ", authpb::Permission::Type_Name(p.permtype()),
+                      "\n\"Key\" : ", GoQuote(p.key()), "\n\"RangeEnd\" : ", GoQuote(p.range_end()),
+                      "\n");
+    }
+    return printer.AuthResult(RoleGetText(args[0], *r), *r, r->header(), fields);
+  }
+  if (sub == "list") {
+    if (!args.empty()) return MakeFailure(kExitBadArgs, "role list command requires no arguments");
+    absl::StatusOr<pb::AuthRoleListResponse> r = (*c)->RoleList();
+    if (!r.ok()) return r.status();
+    std::string simple, fields = "\"Roles\" :";
+    for (const std::string& role : r->roles()) {
+      absl::StrAppend(&simple, role, "\n");
+      absl::StrAppend(&fields, " ", GoQuote(role));
+    }
+    return printer.AuthResult(simple, *r, r->header(), fields + "\n");
+  }
+  if (sub == "grant-permission") {
+    if (args.size() < 3) {
+      return MakeFailure(kExitBadArgs,
+                         "role grant command requires role name, permission type, and key "
+                         "[endkey] as its argument");
+    }
+    const std::string type = absl::AsciiStrToUpper(args[1]);
+    authpb::Permission::Type perm_type;
+    if (!authpb::Permission::Type_Parse(type, &perm_type)) {
+      return MakeFailure(kExitBadArgs, absl::StrCat("invalid permission type: ", args[1]));
+    }
+    pb::AuthRoleGrantPermissionRequest request;
+    request.set_name(args[0]);
+    request.mutable_perm()->set_permtype(perm_type);
+    std::string key, range_end;
+    const std::vector<std::string> range(args.begin() + 2, args.end());
+    if (absl::Status s = PermRange(range, flags, &key, &range_end); !s.ok()) return s;
+    request.mutable_perm()->set_key(key);
+    request.mutable_perm()->set_range_end(range_end);
+    absl::StatusOr<pb::AuthRoleGrantPermissionResponse> r = (*c)->RoleGrantPermission(request);
+    if (!r.ok()) return r.status();
+    return printer.AuthResult(absl::StrCat("Role ", args[0], " updated\n"), *r, r->header());
+  }
+  if (sub == "revoke-permission") {
+    if (args.size() < 2) {
+      return MakeFailure(kExitBadArgs,
+                         "role revoke-permission command requires role name and key [endkey] as "
+                         "its argument");
+    }
+    pb::AuthRoleRevokePermissionRequest request;
+    request.set_role(args[0]);
+    std::string key, range_end;
+    const std::vector<std::string> range(args.begin() + 1, args.end());
+    if (absl::Status s = PermRange(range, flags, &key, &range_end); !s.ok()) return s;
+    request.set_key(key);
+    request.set_range_end(range_end);
+    absl::StatusOr<pb::AuthRoleRevokePermissionResponse> r = (*c)->RoleRevokePermission(request);
+    if (!r.ok()) return r.status();
+    std::string simple;
+    if (range_end.empty()) {
+      simple = absl::StrCat("Permission of key ", args[1], " is revoked from role ", args[0], "\n");
+    } else if (range_end != std::string(1, '\0')) {
+      simple = absl::StrCat("Permission of range [", args[1], ", ", range_end,
+                            ") is revoked from role ", args[0], "\n");
+    } else {
+      simple = absl::StrCat("Permission of range [", args[1],
+                            ", <open ended> is revoked from role ", args[0], "\n");
+    }
+    return printer.AuthResult(simple, *r, r->header());
+  }
+  return MakeFailure(
+      kExitBadArgs, "usage: kvctl role add|delete|get|list|grant-permission|revoke-permission ...");
+}
+
 // Sets unset global flags from ETCDCTL_* environment variables.
 absl::Status ApplyEnvironment(const Io& io, const FlagSet& leading, FlagSet& command) {
   if (!io.getenv) return absl::OkStatus();
@@ -750,6 +1098,7 @@ int Run(const std::vector<std::string>& args, Io io) {
   int64_t hash_rev = 0;
   WatchFlags watch;
   MemberFlags member;
+  AuthFlags auth;
   bool lease_keys = false;
   bool lease_once = false;
   if (command == "get") {
@@ -772,10 +1121,12 @@ int Run(const std::vector<std::string>& args, Io io) {
     flags.Bool("once", '\0', &lease_once);
   } else if (command == "member") {
     member.Register(flags);
+  } else if (command == "user" || command == "role") {
+    auth.Register(flags);
   } else if (command == "defrag") {
     flags.Bool("cluster", '\0', &cluster);
   } else if (command != "version" && command != "move-leader" && command != "alarm" &&
-             command != "snapshot") {
+             command != "snapshot" && command != "auth") {
     return Fail(io, MakeFailure(kExitError,
                                 absl::StrCat("unknown command \"", command, "\" for \"kvctl\"")));
   }
@@ -816,6 +1167,12 @@ int Run(const std::vector<std::string>& args, Io io) {
     status = RunAlarm(ctx, *positional);
   } else if (command == "defrag") {
     status = RunDefrag(ctx, cluster);
+  } else if (command == "auth") {
+    status = RunAuth(ctx, *positional);
+  } else if (command == "user") {
+    status = RunUser(ctx, *positional, auth);
+  } else if (command == "role") {
+    status = RunRole(ctx, *positional, auth);
   } else if (command == "snapshot") {
     status = RunSnapshot(ctx, *positional, timeout_given);
   } else if (command == "endpoint") {

@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "client/kvctl/exit.h"
+#include "client/kvctl/requests.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/reflection.h"
 
@@ -1033,6 +1034,50 @@ absl::Status Printer::Alarm(const pb::AlarmResponse& r) {
       return Unsupported();
   }
   return absl::OkStatus();
+}
+
+absl::Status Printer::AuthResult(absl::string_view simple, const Message& response,
+                                 const pb::ResponseHeader& header, absl::string_view fields) {
+  switch (format_) {
+    case Format::kSimple:
+      out_ << simple;
+      break;
+    case Format::kJson:
+      out_ << EtcdJson(response) << "\n";
+      break;
+    case Format::kFields:
+      FieldsHeader(header);
+      out_ << fields;
+      break;
+    case Format::kTable:
+      return Unsupported();
+  }
+  return absl::OkStatus();
+}
+
+std::string RoleGetText(absl::string_view role, const pb::AuthRoleGetResponse& r) {
+  std::string out = absl::StrCat("Role ", role, "\n");
+  auto range = [](const authpb::Permission& p) {
+    std::string line;
+    if (p.range_end() != std::string(1, '\0')) {
+      line = absl::StrCat("\t[", p.key(), ", ", p.range_end(), ")");
+    } else {
+      line = absl::StrCat("\t[", p.key(), ", <open ended>");
+    }
+    if (PrefixRangeEnd(p.key()) == p.range_end()) absl::StrAppend(&line, " (prefix ", p.key(), ")");
+    return line + "\n";
+  };
+  for (const bool write : {false, true}) {
+    absl::StrAppend(&out, write ? "KV Write:\n" : "KV Read:\n");
+    for (const authpb::Permission& p : r.perm()) {
+      const bool matches =
+          p.permtype() == authpb::Permission::READWRITE ||
+          p.permtype() == (write ? authpb::Permission::WRITE : authpb::Permission::READ);
+      if (!matches) continue;
+      absl::StrAppend(&out, p.range_end().empty() ? absl::StrCat("\t", p.key(), "\n") : range(p));
+    }
+  }
+  return out;
 }
 
 }  // namespace kvd::kvctl

@@ -63,6 +63,9 @@ struct EndpointHashKV {
   etcdserverpb::HashKVResponse hash_kv;
 };
 
+// etcdctl's simple output of `role get`.
+std::string RoleGetText(absl::string_view role, const etcdserverpb::AuthRoleGetResponse& r);
+
 // ---- Printers ----
 
 enum class Format { kSimple, kJson, kTable, kFields };
@@ -106,6 +109,12 @@ class Printer {
   absl::Status MoveLeader(uint64_t from, uint64_t to,
                           const etcdserverpb::MoveLeaderResponse& response);
   absl::Status Alarm(const etcdserverpb::AlarmResponse& response);
+
+  // user/role commands: `simple` is etcdctl's simple output; json prints `response`;
+  // fields prints the header and `fields` (preformatted lines).
+  absl::Status AuthResult(absl::string_view simple, const google::protobuf::Message& response,
+                          const etcdserverpb::ResponseHeader& header,
+                          absl::string_view fields = "");
 
  private:
   absl::Status Unsupported() const;

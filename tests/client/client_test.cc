@@ -353,6 +353,53 @@ TEST_F(ClientTest, MemberListNamesThisMember) {
   EXPECT_EQ(members->members(0).clienturls(0), "http://" + server_->endpoint());
 }
 
+// With a user name the client authenticates once and sends its token; without auth
+// enabled on the server it works unchanged.
+TEST(ClientAuthTest, TokenIsFetchedAndUsed) {
+  absl::StatusOr<std::unique_ptr<testing::TestServer>> server = testing::TestServer::Start();
+  ASSERT_TRUE(server.ok()) << server.status();
+  Options admin_options;
+  admin_options.endpoints = {(*server)->endpoint()};
+  absl::StatusOr<std::unique_ptr<Client>> admin = Client::Create(admin_options);
+  ASSERT_TRUE(admin.ok());
+  pb::AuthUserAddRequest root;
+  root.set_name("root");
+  root.set_password("pw");
+  ASSERT_TRUE((*admin)->UserAdd(root).ok());
+  ASSERT_TRUE((*admin)->RoleAdd("root").ok());
+  ASSERT_TRUE((*admin)->UserGrantRole("root", "root").ok());
+
+  Options user_options = admin_options;
+  user_options.username = "root";
+  user_options.password = "pw";
+  absl::StatusOr<std::unique_ptr<Client>> user = Client::Create(user_options);
+  ASSERT_TRUE(user.ok());
+  pb::PutRequest put;
+  put.set_key("k");
+  put.set_value("v");
+  ASSERT_TRUE((*user)->Put(put).ok());  // auth still disabled: no token needed
+
+  ASSERT_TRUE((*admin)->AuthEnable().ok());
+  absl::StatusOr<pb::PutResponse> anonymous = (*admin)->Put(put);
+  EXPECT_EQ(anonymous.status().message(), "etcdserver: user name is empty");
+  // The user's client learns that auth is now on, authenticates and retries.
+  EXPECT_TRUE((*user)->Put(put).ok());
+  absl::StatusOr<pb::AuthStatusResponse> status = (*user)->AuthStatus();
+  if (status.ok()) {
+    EXPECT_TRUE(status->enabled());
+  } else {
+    EXPECT_EQ(status.status().code(), absl::StatusCode::kUnimplemented);  // etcd 3.4
+  }
+  Options wrong_options = user_options;
+  wrong_options.password = "nope";
+  absl::StatusOr<std::unique_ptr<Client>> wrong = Client::Create(wrong_options);
+  ASSERT_TRUE(wrong.ok());
+  EXPECT_EQ((*wrong)->Put(put).status().message(),
+            "etcdserver: authentication failed, invalid user ID or password");
+  EXPECT_TRUE((*user)->AuthDisable().ok());
+  EXPECT_TRUE((*admin)->Put(put).ok());
+}
+
 // Two independent single-member servers stand in for two members: the client's reads
 // must move on when the member it talks to dies.
 TEST(ClientFailoverTest, ReadsMoveToTheNextEndpointWhenTheCurrentOneDies) {

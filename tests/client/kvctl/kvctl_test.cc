@@ -475,5 +475,64 @@ TEST_F(KvctlTest, UsageErrorsAndTheirExitCodes) {
   EXPECT_TRUE(absl::StrContains(help.out, "Usage:")) << help.out;
 }
 
+// Auth changes the whole server, so this test has a server of its own.
+TEST(KvctlAuthTest, UsersRolesAndAuthenticatedRequests) {
+  absl::StatusOr<std::unique_ptr<testing::TestServer>> server = testing::TestServer::Start();
+  ASSERT_TRUE(server.ok()) << server.status();
+  const std::string endpoints = "--endpoints=" + (*server)->endpoint();
+  auto kvctl = [&](std::vector<std::string> args, const std::string& input = "") {
+    args.insert(args.begin(), endpoints);
+    return testing::RunProcess(KVCTL_BINARY, args, input);
+  };
+  EXPECT_RUN(kvctl({"user", "add", "root:rootpw"}), 0, "User root created\n", "");
+  EXPECT_RUN(kvctl({"user", "add", "alice", "--new-user-password=apw"}), 0, "User alice created\n",
+             "");
+  EXPECT_RUN(kvctl({"user", "add", "bob", "--interactive=false"}, "bobpw\n"), 0,
+             "User bob created\n", "");
+  EXPECT_RUN(kvctl({"role", "add", "reader"}), 0, "Role reader created\n", "");
+  EXPECT_RUN(kvctl({"role", "grant-permission", "reader", "read", "/data/", "--prefix"}), 0,
+             "Role reader updated\n", "");
+  EXPECT_RUN(kvctl({"role", "grant-permission", "reader", "readwrite", "k1"}), 0,
+             "Role reader updated\n", "");
+  EXPECT_RUN(kvctl({"role", "grant-permission", "reader", "bogus", "k"}), 128, "",
+             "Error: invalid permission type: bogus\n");
+  EXPECT_RUN(kvctl({"role", "get", "reader"}), 0,
+             "Role reader\nKV Read:\n\t[/data/, /data0) (prefix /data/)\n\tk1\nKV Write:\n\tk1\n",
+             "");
+  EXPECT_RUN(kvctl({"user", "grant-role", "alice", "reader"}), 0,
+             "Role reader is granted to user alice\n", "");
+  EXPECT_RUN(kvctl({"user", "get", "alice"}), 0, "User: alice\nRoles: reader\n", "");
+  EXPECT_RUN(kvctl({"user", "list"}), 0, "alice\nbob\nroot\n", "");
+  EXPECT_RUN(kvctl({"role", "list"}), 0, "reader\n", "");
+
+  // auth enable creates the root role on the way.
+  EXPECT_RUN(kvctl({"auth", "enable"}), 0, "Authentication Enabled\n", "");
+  EXPECT_RUN(kvctl({"get", "k1"}), 1, "", "Error: etcdserver: user name is empty\n");
+  EXPECT_RUN(kvctl({"--user", "alice:apw", "put", "k1", "v"}), 0, "OK\n", "");
+  EXPECT_RUN(kvctl({"--user", "alice", "--password", "apw", "get", "k1"}), 0, "k1\nv\n", "");
+  EXPECT_RUN(kvctl({"--user", "alice", "get", "k1", "--print-value-only"}, "apw\n"), 0, "v\n",
+             "Password: ");
+  EXPECT_RUN(kvctl({"--user", "alice:apw", "put", "/data/x", "1"}), 1, "",
+             "Error: etcdserver: permission denied\n");
+  EXPECT_RUN(kvctl({"--user", "bob:bobpw", "get", "k1"}), 1, "",
+             "Error: etcdserver: permission denied\n");
+  EXPECT_RUN(kvctl({"--user", "alice:wrong", "get", "k1"}), 1, "",
+             "Error: etcdserver: authentication failed, invalid user ID or password\n");
+  EXPECT_RUN(kvctl({"--user", "root:rootpw", "auth", "disable"}), 0, "Authentication Disabled\n",
+             "");
+
+  EXPECT_RUN(kvctl({"role", "revoke-permission", "reader", "/data/", "--prefix"}), 0,
+             "Permission of range [/data/, /data0) is revoked from role reader\n", "");
+  EXPECT_RUN(kvctl({"role", "revoke-permission", "reader", "k1"}), 0,
+             "Permission of key k1 is revoked from role reader\n", "");
+  EXPECT_RUN(kvctl({"user", "revoke-role", "alice", "reader"}), 0,
+             "Role reader is revoked from user alice\n", "");
+  EXPECT_RUN(kvctl({"user", "passwd", "alice", "--interactive=false"}, "newpw\n"), 0,
+             "Password updated\n", "");
+  EXPECT_RUN(kvctl({"role", "delete", "reader"}), 0, "Role reader deleted\n", "");
+  EXPECT_RUN(kvctl({"user", "delete", "alice"}), 0, "User alice deleted\n", "");
+  EXPECT_RUN(kvctl({"user", "get", "alice"}), 1, "", "Error: etcdserver: user name not found\n");
+}
+
 }  // namespace
 }  // namespace kvd::kvctl
