@@ -380,44 +380,32 @@ absl::Status ApplyBatch::Commit(bool sync) {
 
 absl::StatusOr<std::unique_ptr<KvStore>> KvStore::Open(Engine* engine) {
   std::unique_ptr<KvStore> store(new KvStore(engine));
-  absl::StatusOr<uint64_t> rev = ReadMetaInt(engine, kMetaRevision, 1);
-  absl::StatusOr<uint64_t> compact = ReadMetaInt(engine, kMetaCompactRev, 0);
-  absl::StatusOr<uint64_t> compacted = ReadMetaInt(engine, kMetaCompactedRev, 0);
-  absl::StatusOr<uint64_t> applied = ReadMetaInt(engine, kMetaAppliedIndex, 0);
-  for (const absl::Status& s : {rev.status(), compact.status(), compacted.status(),
-                                applied.status()}) {
-    if (!s.ok()) return s;
-  }
-  if (*compacted > *compact || *compact > *rev) {
-    return absl::DataLossError(absl::StrCat("inconsistent revisions in meta: revision ", *rev,
-                                            ", compact ", *compact, ", compacted ",
-                                            *compacted));
-  }
-  absl::MutexLock lock(&store->mu_);
-  store->current_rev_ = static_cast<int64_t>(*rev);
-  store->compact_rev_ = static_cast<int64_t>(*compact);
-  store->compacted_rev_ = static_cast<int64_t>(*compacted);
-  store->applied_index_ = *applied;
+  if (absl::Status s = store->Reload(); !s.ok()) return s;
   return store;
 }
 
 absl::Status KvStore::Reload() {
-  absl::MutexLock lock(&mu_);
+  // A store never compacted has compact revision -1, as etcd's: compacting at 0 succeeds
+  // once.
+  constexpr uint64_t kNever = ~uint64_t{0};
   absl::StatusOr<uint64_t> rev = ReadMetaInt(engine_, kMetaRevision, 1);
-  absl::StatusOr<uint64_t> compact = ReadMetaInt(engine_, kMetaCompactRev, 0);
+  absl::StatusOr<uint64_t> compact = ReadMetaInt(engine_, kMetaCompactRev, kNever);
   absl::StatusOr<uint64_t> compacted = ReadMetaInt(engine_, kMetaCompactedRev, 0);
   absl::StatusOr<uint64_t> applied = ReadMetaInt(engine_, kMetaAppliedIndex, 0);
   for (const absl::Status& s : {rev.status(), compact.status(), compacted.status(),
                                 applied.status()}) {
     if (!s.ok()) return s;
   }
-  if (*compacted > *compact || *compact > *rev) {
+  int64_t compact_rev = *compact == kNever ? -1 : static_cast<int64_t>(*compact);
+  if (static_cast<int64_t>(*compacted) > std::max<int64_t>(compact_rev, 0) ||
+      compact_rev > static_cast<int64_t>(*rev)) {
     return absl::DataLossError(absl::StrCat("inconsistent revisions in meta: revision ", *rev,
-                                            ", compact ", *compact, ", compacted ",
+                                            ", compact ", compact_rev, ", compacted ",
                                             *compacted));
   }
+  absl::MutexLock lock(&mu_);
   current_rev_ = static_cast<int64_t>(*rev);
-  compact_rev_ = static_cast<int64_t>(*compact);
+  compact_rev_ = compact_rev;
   compacted_rev_ = static_cast<int64_t>(*compacted);
   applied_index_ = *applied;
   return absl::OkStatus();

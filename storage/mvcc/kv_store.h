@@ -245,7 +245,7 @@ class KvStore {
   Engine* const engine_;
   mutable absl::Mutex mu_;
   int64_t current_rev_ ABSL_GUARDED_BY(mu_) = 1;
-  int64_t compact_rev_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t compact_rev_ ABSL_GUARDED_BY(mu_) = -1;  // -1: never compacted
   int64_t compacted_rev_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t applied_index_ ABSL_GUARDED_BY(mu_) = 0;
   // Serialises CompactStep callers.

@@ -176,7 +176,7 @@ class Model {
 
   std::map<std::string, std::vector<Version>> history_;
   int64_t rev_ = 1;
-  int64_t compact_ = 0;
+  int64_t compact_ = -1;  // never compacted, as etcd
   int64_t changes_ = 0;
 };
 

@@ -110,6 +110,20 @@ TEST_F(KvStoreTest, VersionsAndTombstonesFollowEtcdsModel) {
   EXPECT_FALSE(Get("k", 4));
 }
 
+TEST_F(KvStoreTest, AFreshStoreCanBeCompactedAtZeroOnce) {
+  EXPECT_EQ(kv_->compact_rev(), -1);  // never compacted, as etcd reports it
+  {
+    auto batch = kv_->NewApplyBatch();
+    EXPECT_TRUE(batch->Compact(0).ok());
+    ASSERT_TRUE(batch->Commit(false).ok());
+  }
+  Close();
+  Open();
+  EXPECT_EQ(kv_->compact_rev(), 0);
+  auto batch = kv_->NewApplyBatch();
+  EXPECT_EQ(batch->Compact(0), errors::Compacted());
+}
+
 TEST_F(KvStoreTest, SnapshotsDoNotSeeLaterWrites) {
   Put("k", "old");
   auto view = kv_->Read();
