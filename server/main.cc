@@ -75,7 +75,7 @@ int Run(int argc, char** argv) {
   kvd::server::Node* watch_node = node->get();
   // Watches: the apply thread hands each batch's events to the hub.
   kvd::server::watch::WatchHubOptions watch_options;
-  watch_options.max_request_bytes = config->max_request_bytes;
+  watch_options.max_request_bytes = config->max_request_bytes + kGrpcOverheadBytes;  // as etcd
   kvd::server::watch::WatchHub watch_hub(
       &(*node)->kv(), watch_options,
       {.fill_header = [watch_node](etcdserverpb::ResponseHeader* h) { watch_node->FillHeader(h); },

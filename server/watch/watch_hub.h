@@ -63,9 +63,9 @@ struct WatchHubOptions {
   size_t catch_up_chunk_events = 1000;
   // Events per response when not limited by a single revision's size.
   size_t response_events_max = 1000;
-  // etcd's --max-request-bytes: responses of watchers created with fragment=true that are
-  // larger are split into fragments.
-  int64_t max_request_bytes = 1536 * 1024;
+  // Responses of watchers created with fragment=true that are larger are split into
+  // fragments. etcd uses --max-request-bytes plus its 512 KiB gRPC overhead allowance.
+  int64_t max_request_bytes = 1536 * 1024 + 512 * 1024;
   // etcd's --experimental-watch-progress-notify-interval (default 10 minutes).
   absl::Duration progress_notify_interval = absl::Minutes(10);
   // How often streams created with hasleader=true check that the member has a leader.
