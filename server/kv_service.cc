@@ -64,6 +64,12 @@ void KvService::ProposeAndFinish(grpc::ServerUnaryReactor* reactor, internalpb::
     reactor->Finish(ToGrpc(errors::RequestTooLarge()));
     return;
   }
+  if (limits_.admit_write) {
+    if (absl::Status s = limits_.admit_write(req); !s.ok()) {
+      reactor->Finish(ToGrpc(s));
+      return;
+    }
+  }
   node_->Propose(std::move(req), resp, [this, reactor, resp](absl::Status s) {
     if (s.ok()) node_->FillHeader(resp->mutable_header());
     reactor->Finish(ToGrpc(s));

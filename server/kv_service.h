@@ -7,6 +7,7 @@
 #define KVD_SERVER_KV_SERVICE_H_
 
 #include <cstdint>
+#include <functional>
 
 #include "api/etcdserverpb/rpc.grpc.pb.h"
 #include "server/node.h"
@@ -18,6 +19,9 @@ struct RequestLimits {
   int64_t max_request_bytes = 1536 * 1024;
   // etcd's --max-txn-ops.
   int max_txn_ops = 128;
+  // Asked before a write is proposed (MaintenanceService::AdmitWrite: alarms and the
+  // backend quota); an error is the answer. Unset: every write is proposed.
+  std::function<absl::Status(const internalpb::Request&)> admit_write;
 };
 
 class KvService final : public etcdserverpb::KV::CallbackService {

@@ -14,6 +14,8 @@
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
+#include "server/apply/alarm_apply.h"
+#include "server/cluster/cluster_service.h"
 #include "server/etcd_flags.h"
 #include "server/kv_service.h"
 #include "server/lease/lease_apply.h"
@@ -102,6 +104,9 @@ int Run(int argc, char** argv) {
   hooks.apply_other = [&lease_applier](kvd::storage::mvcc::ApplyBatch& batch,
                                        const kvd::internalpb::Request& req,
                                        google::protobuf::Message* response) {
+    // Alarms refuse writes (LeaseGrant under NOSPACE) and change through alarm requests.
+    if (absl::Status s = kvd::server::CheckAlarmsInBatch(batch, req); !s.ok()) return s;
+    if (req.has_alarm()) return kvd::server::ApplyAlarm(batch, req.alarm(), response);
     return lease_applier.Apply(batch, req, response);
   };
   hooks.on_leadership = [&lessor](bool is_leader) { lessor.SetLeader(is_leader); };
@@ -115,11 +120,18 @@ int Run(int argc, char** argv) {
   (*node)->Start(std::move(hooks));
   lessor.Start();
 
+  kvd::server::MaintenanceOptions maintenance_options;
+  maintenance_options.quota_backend_bytes = config->quota_backend_bytes;
+  kvd::server::MaintenanceService maintenance_service(node->get(), maintenance_options);
+  maintenance_service.Start();
+  kvd::server::ClusterService cluster_service(node->get());
   kvd::server::RequestLimits limits;
   limits.max_request_bytes = config->max_request_bytes;
   limits.max_txn_ops = config->max_txn_ops;
+  limits.admit_write = [&maintenance_service](const kvd::internalpb::Request& req) {
+    return maintenance_service.AdmitWrite(req);
+  };
   kvd::server::KvService kv_service(node->get(), limits);
-  kvd::server::MaintenanceService maintenance_service(node->get());
   // A follower forwards keep-alives and TimeToLive to the leader's peer URL (known from
   // the start, unlike client URLs), where peer_lease_service answers them.
   kvd::server::lease::LeaseServiceOptions lease_service_options;
@@ -155,6 +167,7 @@ int Run(int argc, char** argv) {
   builder.SetMaxSendMessageSize(std::numeric_limits<int>::max());
   builder.RegisterService(&kv_service);
   builder.RegisterService(&maintenance_service);
+  builder.RegisterService(&cluster_service);
   builder.RegisterService(&lease_service);
   builder.RegisterService(&watch_service);
   builder.RegisterService(&lock_service);
@@ -179,6 +192,7 @@ int Run(int argc, char** argv) {
     recipes.Stop();
     lessor.Stop();  // stopped in the same order as below
     watch_hub.Stop();
+    maintenance_service.Stop();
     node->reset();
     return 1;
   }
@@ -194,6 +208,7 @@ int Run(int argc, char** argv) {
   recipes.Stop();  // before the node and the hub: its tasks use them
   lessor.Stop();  // before the node: it proposes, and proposals call back into it
   watch_hub.Stop();  // before the node: the hub reads its store
+  maintenance_service.Stop();  // before the node: its worker reads the store
   node->reset();
   return 0;
 }

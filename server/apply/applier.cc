@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "server/apply/alarm_apply.h"
 #include "storage/check.h"
 
 namespace kvd::server {
@@ -23,6 +24,8 @@ absl::Status Deliver(absl::StatusOr<Response> result, google::protobuf::Message*
 
 absl::Status Applier::Apply(storage::mvcc::ApplyBatch& batch, const internalpb::Request& req,
                             google::protobuf::Message* response) const {
+  // Active alarms refuse writes on every member alike (server/apply/alarm_apply.h).
+  if (absl::Status s = CheckAlarmsInBatch(batch, req); !s.ok()) return s;
   switch (req.request_case()) {
     case internalpb::Request::kPut:
       return Deliver(ApplyPut(batch, req.put(), lease_exists_), response);
@@ -32,6 +35,8 @@ absl::Status Applier::Apply(storage::mvcc::ApplyBatch& batch, const internalpb::
       return Deliver(ApplyTxn(batch, req.txn(), lease_exists_), response);
     case internalpb::Request::kCompaction:
       return Deliver(ApplyCompaction(batch, req.compaction()), response);
+    case internalpb::Request::kAlarm:
+      return ApplyAlarm(batch, req.alarm(), response);
     default:
       return absl::UnimplementedError("kvd: request type not supported by this member");
   }

@@ -17,8 +17,8 @@ class Applier {
 
   // Applies req inside batch. On OK, *response (when not null) holds the response; its type
   // must match the request: PutResponse for put, DeleteRangeResponse for delete_range,
-  // TxnResponse for txn, CompactionResponse for compaction. A failed request changes
-  // nothing.
+  // TxnResponse for txn, CompactionResponse for compaction, AlarmResponse for alarm. A
+  // failed request changes nothing. Active alarms refuse writes (server/apply/alarm_apply.h).
   absl::Status Apply(storage::mvcc::ApplyBatch& batch, const internalpb::Request& req,
                      google::protobuf::Message* response) const;
 
