@@ -6,8 +6,6 @@
 #include <memory>
 #include <pthread.h>
 
-#include "absl/flags/declare.h"
-#include "absl/flags/flag.h"
 #include "absl/strings/str_join.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -30,9 +28,6 @@
 #include "server/watch/watch_hub.h"
 #include "server/watch/watch_service.h"
 #include "storage/check.h"
-
-ABSL_DECLARE_FLAG(uint64_t, election_timeout);
-ABSL_DECLARE_FLAG(uint64_t, heartbeat_interval);
 
 namespace {
 
@@ -86,8 +81,8 @@ int Run(int argc, char** argv) {
   kvd::server::lease::SteadyClock lease_clock;
   kvd::server::lease::LessorOptions lessor_options;
   lessor_options.min_ttl_s = kvd::server::lease::MinLeaseTtlSeconds(
-      static_cast<int64_t>(absl::GetFlag(FLAGS_election_timeout)),
-      static_cast<int64_t>(absl::GetFlag(FLAGS_heartbeat_interval)));
+      absl::ToInt64Milliseconds(config->election_timeout),
+      absl::ToInt64Milliseconds(config->heartbeat));
   kvd::server::Node* lease_node = node->get();
   kvd::server::lease::Lessor lessor(
       lessor_options, &lease_clock,
