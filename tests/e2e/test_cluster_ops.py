@@ -533,7 +533,8 @@ def test_quota_raises_nospace_until_disarmed(server_kind, cluster_factory, rpcs)
     # Free the space: delete, compact, defragment every member, disarm.
     deleted = rs[0].call("KV", "DeleteRange", pb.DeleteRangeRequest(key=b"big/", range_end=b"big0"),
                          pb.DeleteRangeResponse)
-    assert deleted.deleted == accepted
+    # (etcd may count one more: a put whose answer raced the alarm.)
+    assert accepted <= deleted.deleted <= accepted + 1
     rs[0].call("KV", "Compact", pb.CompactionRequest(revision=deleted.header.revision,
                                                      physical=True), pb.CompactionResponse)
     r = ctl(c, "defrag")
