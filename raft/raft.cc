@@ -203,7 +203,7 @@ void Raft::Hup(CampaignType t) {
   if (!promotable()) return;
   // A conf change that is committed but not applied may remove us or change the quorum;
   // campaigning before applying it could use the wrong configuration.
-  if (HasUnappliedConfChanges()) return;
+  if (HasUnappliedConfChanges() || ConfChangeAwaitingApply()) return;
   Campaign(t);
 }
 
@@ -398,7 +398,7 @@ absl::Status Raft::HandlePropose(Message& m) {
   for (Entry& e : *m.mutable_entries()) {
     if (IsConfChangeEntry(e)) {
       // The single-server change rules (see rawnode.h).
-      if (pending_conf_index_ > log_.applied()) {
+      if (pending_conf_index_ > log_.applied() || ConfChangeAwaitingApply()) {
         return ErrProposalDropped("a membership change is already in progress");
       }
       if (!CommittedEntryInCurrentTerm()) {
@@ -842,6 +842,7 @@ bool Raft::Restore(const raftpb::Snapshot& s) {
   }
   log_.Restore(s);
   RestoreConfState(md.conf_state());
+  conf_superseded_through_ = md.index();
   return true;
 }
 
@@ -909,7 +910,19 @@ void Raft::RestoreConfState(const raftpb::ConfState& cs) {
   SwitchToConfig();
 }
 
+void Raft::OnConfChangesHandedOut(const std::vector<Entry>& committed) {
+  for (const Entry& e : committed) {
+    if (IsConfChangeEntry(e)) conf_changes_awaiting_apply_.push_back(e.index());
+  }
+}
+
 raftpb::ConfState Raft::ApplyConfChange(const raftpb::ConfChange& cc) {
+  if (!conf_changes_awaiting_apply_.empty()) {
+    const uint64_t index = conf_changes_awaiting_apply_.front();
+    conf_changes_awaiting_apply_.pop_front();
+    // A snapshot installed since this entry was handed out already includes its effect.
+    if (index <= conf_superseded_through_) return trk_.ConfState();
+  }
   const uint64_t id = cc.node_id();
   const uint64_t next = log_.LastIndex() + 1;
   switch (cc.type()) {

@@ -47,6 +47,9 @@ class Raft {
   // Called by RawNode::Advance once the application persisted up to (index, term).
   void OnStable(uint64_t index, uint64_t term);
   void OnApplied(uint64_t index, uint64_t applied_payload_bytes);
+  // GetReady handed out these committed entries; their conf changes are pending until
+  // the application calls ApplyConfChange for each, in order.
+  void OnConfChangesHandedOut(const std::vector<raftpb::Entry>& committed);
   void ForgetLeader();
 
   SoftState soft_state() const { return SoftState{lead_, state_}; }
@@ -145,6 +148,18 @@ class Raft {
   uint64_t pending_conf_index_ = 0;
   // Payload bytes of entries the leader appended this term and not yet applied.
   uint64_t uncommitted_size_ = 0;
+  // Indices of conf change entries handed to the application (Ready::committed_entries)
+  // whose ApplyConfChange has not been called yet, oldest first. The application may
+  // apply asynchronously and call Advance first; until a change reaches the tracker this
+  // node neither campaigns nor accepts another conf change, as if it were unapplied.
+  std::deque<uint64_t> conf_changes_awaiting_apply_;
+  // Conf changes at or below this index were superseded by a restored snapshot's
+  // ConfState: ApplyConfChange for them is a no-op.
+  uint64_t conf_superseded_through_ = 0;
+  bool ConfChangeAwaitingApply() const {
+    return !conf_changes_awaiting_apply_.empty() &&
+           conf_changes_awaiting_apply_.back() > conf_superseded_through_;
+  }
 
   // ReadIndex requests waiting for a heartbeat quorum, in arrival order.
   struct ReadIndexStatus {

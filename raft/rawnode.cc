@@ -184,6 +184,7 @@ Ready RawNode::GetReady() {
       rd.committed_entries.empty() ? 0 : rd.committed_entries.back().index();
   ready_committed_payload_bytes_ = 0;
   for (const auto& e : rd.committed_entries) ready_committed_payload_bytes_ += e.data().size();
+  r.OnConfChangesHandedOut(rd.committed_entries);
   ready_snapshot_index_ = rd.snapshot ? rd.snapshot->metadata().index() : 0;
   return rd;
 }

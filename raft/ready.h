@@ -13,9 +13,12 @@
 //   2. Send `messages`. Sending is unreliable by contract: raft/ retries. If a peer cannot
 //      be reached call RawNode::ReportUnreachable(id); after sending a MSG_SNAP report its
 //      outcome with RawNode::ReportSnapshot(id, ok).
-//   3. Apply `committed_entries` in order to the state machine. For ENTRY_CONF_CHANGE(_V2)
-//      entries call RawNode::ApplyConfChange() and record the returned ConfState with the
-//      applied index. If `snapshot` was set, restore the state machine from it first.
+//   3. Apply `committed_entries` in order to the state machine. For EVERY
+//      ENTRY_CONF_CHANGE(_V2) entry handed out, call RawNode::ApplyConfChange() once, in
+//      log order, on the thread that drives the RawNode -- also if a snapshot was
+//      installed meanwhile (raft/ then ignores the superseded change) -- and record the
+//      returned ConfState with the applied index. Until it is called, the node neither
+//      campaigns nor accepts another conf change. If `snapshot` was set, restore the state machine from it first.
 //      Serve `read_states`: a linearizable read with context ctx may be answered once the
 //      state machine has applied read_state.index.
 //   4. Call RawNode::Advance(). Until then RawNode::GetReady() must not be called again
@@ -23,7 +26,9 @@
 //
 // Step 3 may be done asynchronously (an apply thread) as long as entries are applied in
 // order and Advance is still called after step 1 and 2; kvd's server does steps 1,2,4 on
-// the raft thread and hands step 3 to its apply thread.
+// the raft thread and hands step 3 to its apply thread. Advance then tells raft/ the
+// entries are "applied" before they are; that is safe because raft/ only uses the applied
+// index for flow control and, for conf changes, waits for ApplyConfChange itself.
 #ifndef KVD_RAFT_READY_H_
 #define KVD_RAFT_READY_H_
 

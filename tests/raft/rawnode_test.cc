@@ -191,15 +191,39 @@ TEST(RawNodeTest, NoCampaignWhileACommittedConfChangeIsUnapplied) {
   // campaigning now would count votes in the wrong configuration.
   for (int i = 0; i < 30; ++i) n->Tick();
   EXPECT_EQ(n->raft().state(), StateType::kFollower);
-  // Once the application applies it, the node campaigns normally.
+  // The application applies asynchronously: it calls Advance before ApplyConfChange.
+  // Until ApplyConfChange runs the node still must not campaign.
   Ready rd = n->GetReady();
   ASSERT_EQ(rd.committed_entries.size(), 1u);
+  n->Advance();
+  for (int i = 0; i < 30; ++i) n->Tick();
+  EXPECT_EQ(n->raft().state(), StateType::kFollower);
+  // Once the change reaches raft, the node campaigns normally.
   raftpb::ConfChange got;
   ASSERT_TRUE(got.ParseFromString(rd.committed_entries[0].data()));
   EXPECT_EQ(n->ApplyConfChange(got).voters_size(), 3);
-  n->Advance();
   for (int i = 0; i < 30; ++i) n->Tick();
   EXPECT_EQ(n->raft().state(), StateType::kCandidate);
+}
+
+TEST(RawNodeTest, LeaderRefusesANewConfChangeUntilThePreviousOneIsApplied) {
+  Single n;
+  ASSERT_TRUE(n.node->Campaign().ok());
+  n.Handle();
+  n.Handle();  // The leader's empty entry commits.
+  raftpb::ConfChange cc;
+  cc.set_type(raftpb::CONF_CHANGE_ADD_LEARNER_NODE);
+  cc.set_node_id(2);
+  ASSERT_TRUE(n.node->ProposeConfChange(cc).ok());
+  n.Handle();                    // Persisted...
+  Ready rd = n.Handle();         // ...committed and handed out, Advance called...
+  ASSERT_EQ(rd.committed_entries.size(), 1u);
+  cc.set_node_id(3);             // ...but not applied yet (asynchronous apply).
+  EXPECT_TRUE(IsErrProposalDropped(n.node->ProposeConfChange(cc)));
+  raftpb::ConfChange first;
+  ASSERT_TRUE(first.ParseFromString(rd.committed_entries[0].data()));
+  EXPECT_EQ(n.node->ApplyConfChange(first).learners_size(), 1);
+  EXPECT_TRUE(n.node->ProposeConfChange(cc).ok());
 }
 
 TEST(RawNodeDeathTest, ReadyTwiceWithoutAdvanceDies) {

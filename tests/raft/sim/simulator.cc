@@ -84,6 +84,10 @@ struct Node {
   uint64_t state_hash = 0;
   raftpb::ConfState conf;       // Membership as of `applied`.
   uint64_t checked_commit = 0;  // Commit indices up to here were checked.
+  // Conf change entries applied to the state machine whose RawNode::ApplyConfChange is
+  // still to come (late_conf_apply seeds).
+  std::vector<raftpb::Entry> deferred_conf;
+  uint64_t deferred_conf_at = 0;
 };
 
 class Simulation {
@@ -125,6 +129,7 @@ class Simulation {
     disable_forwarding_ = rng_.OneIn(5);
     clock_skew_ = rng_.OneIn(2);
     leader_churn_ = rng_.OneIn(3);
+    late_conf_apply_ = rng_.OneIn(2);
     RandomizeNetwork();
     Trace(absl::StrCat("config pre_vote=", pre_vote_, " check_quorum=", check_quorum_,
                        " election_tick=", election_tick_, " heartbeat_tick=", heartbeat_tick_,
@@ -133,7 +138,7 @@ class Simulation {
                        " persist_delay_max=", persist_delay_max_units_,
                        " max_committed_per_ready=", max_committed_per_ready_,
                        " disable_forwarding=", disable_forwarding_, " clock_skew=", clock_skew_,
-                       " leader_churn=", leader_churn_));
+                       " leader_churn=", leader_churn_, " late_conf_apply=", late_conf_apply_));
     raftpb::ConfState cs;
     for (int i = 1; i <= opts_.nodes; ++i) cs.add_voters(static_cast<uint64_t>(i));
     raftpb::Snapshot boot;
@@ -199,6 +204,7 @@ class Simulation {
     RAFT_CHECK(raw.ok());
     n.raw = *std::move(raw);
     n.pending.reset();
+    n.deferred_conf.clear();
   }
 
   // ---------------------------------------------------------------------- phases
@@ -367,6 +373,7 @@ class Simulation {
   void DoRandomOp() {
     const uint64_t r = rng_.Uniform(100);
     std::vector<uint64_t> live = LiveIds();
+    if (opts_.lease_reads && rng_.OneIn(3)) Read(Pick(SelfProclaimedLeaders()));
     if (r < 40) {
       // Mostly the current leader, but also any node, and any node that still believes
       // it leads (a deposed leader's proposals create divergent uncommitted tails).
@@ -382,13 +389,8 @@ class Simulation {
                            s.ok() ? "ok" : s.ToString()));
       }
     } else if (r < 46) {
-      const uint64_t target = Pick(live);
-      if (target == 0) return;
-      std::string ctx = absl::StrCat("r", ++read_seq_);
-      read_floor_[ctx] = committed_term_.size() - 1;
-      absl::Status s = nodes_[target].raw->ReadIndex(ctx);
-      Trace(absl::StrCat("read ", ctx, " at ", target, " floor=", read_floor_[ctx], ": ",
-                         s.ok() ? "ok" : s.ToString()));
+      // Reads at nodes that still believe they lead are where stale reads would come from.
+      Read(rng_.OneIn(2) ? Pick(live) : Pick(SelfProclaimedLeaders()));
     } else if (r < 51) {
       // Symmetric partition into two random groups.
       std::vector<uint64_t> all = AllActiveIds();
@@ -477,6 +479,15 @@ class Simulation {
     }
   }
 
+  void Read(uint64_t target) {
+    if (target == 0) return;
+    std::string ctx = absl::StrCat("r", ++read_seq_);
+    read_floor_[ctx] = committed_term_.size() - 1;
+    absl::Status s = nodes_[target].raw->ReadIndex(ctx);
+    Trace(absl::StrCat("read ", ctx, " at ", target, " floor=", read_floor_[ctx], ": ",
+                       s.ok() ? "ok" : s.ToString()));
+  }
+
   void ConfChangeOp() {
     uint64_t l = CurrentLeader();
     if (l == 0) return;
@@ -539,11 +550,14 @@ class Simulation {
     Trace(absl::StrCat("crash ", n.id));
     n.raw.reset();
     n.pending.reset();
+    n.deferred_conf.clear();
     ++result_.crashes;
   }
 
   void SnapshotNode(Node& n) {
     if (!n.raw || n.applied <= n.storage->Snapshot()->metadata().index()) return;
+    // The snapshot's ConfState must be the one as of n.applied.
+    if (!n.deferred_conf.empty()) return;
     absl::StatusOr<raftpb::Snapshot> s =
         n.storage->CreateSnapshot(n.applied, &n.conf, EncodeAppState(n.applied, n.state_hash));
     RAFT_CHECK(s.ok());
@@ -587,6 +601,9 @@ class Simulation {
           Ready rd = *std::move(n.pending);
           n.pending.reset();
           FinishReady(n, std::move(rd), n.pending_sent);
+        }
+        if (n.raw && !n.deferred_conf.empty() && now_ >= n.deferred_conf_at) {
+          ApplyDeferredConfChanges(n);
         }
         for (int i = 0; i < 8 && n.raw && !n.pending && n.raw->HasReady(); ++i) StartReady(n);
         if (n.removed && n.raw && now_ >= n.stop_at) {
@@ -646,6 +663,7 @@ class Simulation {
       Trace(absl::StrCat("crash ", n.id, " before persisting a Ready"));
       n.raw.reset();
       n.pending.reset();
+      n.deferred_conf.clear();
       ++result_.crashes;
       return;
     }
@@ -733,35 +751,51 @@ class Simulation {
       if (e.data()[0] == 'p' || e.data()[0] == 'l') ++result_.proposals_committed;
     }
     if (e.type() == raftpb::ENTRY_CONF_CHANGE || e.type() == raftpb::ENTRY_CONF_CHANGE_V2) {
-      raftpb::ConfChange cc;
-      if (e.type() == raftpb::ENTRY_CONF_CHANGE) {
-        RAFT_CHECK(cc.ParseFromString(e.data()));
-        n.conf = n.raw->ApplyConfChange(cc);
+      if (late_conf_apply_) {
+        // Like a server with an apply thread: Advance first, ApplyConfChange a bit later.
+        n.deferred_conf.push_back(e);
+        n.deferred_conf_at = now_ + rng_.Range(1, 2 * kUnitsPerTick);
       } else {
-        raftpb::ConfChangeV2 v2;
-        RAFT_CHECK(v2.ParseFromString(e.data()) && v2.changes_size() == 1);
-        cc.set_type(v2.changes(0).type());
-        cc.set_node_id(v2.changes(0).node_id());
-        n.conf = n.raw->ApplyConfChange(v2);
-      }
-      ++result_.conf_changes_applied;
-      Trace(absl::StrCat("node ", n.id, " applied ", raftpb::ConfChangeType_Name(cc.type()), " ",
-                         cc.node_id(), " at ", e.index()));
-      if (cc.type() == raftpb::CONF_CHANGE_REMOVE_NODE) {
-        bool still_member = false;
-        for (uint64_t v : n.conf.voters()) still_member |= v == cc.node_id();
-        for (uint64_t v : n.conf.learners()) still_member |= v == cc.node_id();
-        Node& gone = nodes_[cc.node_id()];
-        if (!still_member && !gone.removed) {
-          // The operator shuts a removed member down for good (ids are never reused).
-          // Like etcd's stopWithDelay, it keeps running a little so that, if it leads, the
-          // others learn that its removal committed.
-          gone.removed = true;
-          gone.stop_at = now_ + 3 * kUnitsPerTick * heartbeat_tick_;
-          Trace(absl::StrCat("node ", cc.node_id(), " removed and stopped"));
-        }
+        ApplyConf(n, e);
       }
     }
+  }
+
+  void ApplyConf(Node& n, const raftpb::Entry& e) {
+    raftpb::ConfChange cc;
+    if (e.type() == raftpb::ENTRY_CONF_CHANGE) {
+      RAFT_CHECK(cc.ParseFromString(e.data()));
+      n.conf = n.raw->ApplyConfChange(cc);
+    } else {
+      raftpb::ConfChangeV2 v2;
+      RAFT_CHECK(v2.ParseFromString(e.data()) && v2.changes_size() == 1);
+      cc.set_type(v2.changes(0).type());
+      cc.set_node_id(v2.changes(0).node_id());
+      n.conf = n.raw->ApplyConfChange(v2);
+    }
+    ++result_.conf_changes_applied;
+    Trace(absl::StrCat("node ", n.id, " applied ", raftpb::ConfChangeType_Name(cc.type()), " ",
+                       cc.node_id(), " at ", e.index()));
+    if (cc.type() == raftpb::CONF_CHANGE_REMOVE_NODE) {
+      bool still_member = false;
+      for (uint64_t v : n.conf.voters()) still_member |= v == cc.node_id();
+      for (uint64_t v : n.conf.learners()) still_member |= v == cc.node_id();
+      Node& gone = nodes_[cc.node_id()];
+      if (!still_member && !gone.removed) {
+        // The operator shuts a removed member down for good (ids are never reused).
+        // Like etcd's stopWithDelay, it keeps running a little so that, if it leads, the
+        // others learn that its removal committed.
+        gone.removed = true;
+        gone.stop_at = now_ + 3 * kUnitsPerTick * heartbeat_tick_;
+        Trace(absl::StrCat("node ", cc.node_id(), " removed and stopped"));
+      }
+    }
+  }
+
+  void ApplyDeferredConfChanges(Node& n) {
+    std::vector<raftpb::Entry> todo = std::move(n.deferred_conf);
+    n.deferred_conf.clear();
+    for (const raftpb::Entry& e : todo) ApplyConf(n, e);
   }
 
   // ------------------------------------------------------------------ checker
@@ -895,6 +929,7 @@ class Simulation {
   bool disable_forwarding_ = false;
   bool clock_skew_ = false;
   bool leader_churn_ = false;
+  bool late_conf_apply_ = false;
   std::vector<std::pair<uint64_t, uint64_t>> churn_;  // (time, leader) to depose.  // 0: each Ready is handled synchronously.
 
   std::map<uint64_t, Node> nodes_;

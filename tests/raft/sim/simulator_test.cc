@@ -89,8 +89,8 @@ TEST(SimulatorTest, CatchesALeaderThatCommitsWithoutAQuorum) {
 // why Config::read_only_option defaults to kSafe.
 TEST(SimulatorTest, FindsStaleLeaseBasedReads) {
   std::string why;
-  const uint64_t seed = FirstFailingSeed(TestingKnobs(), 2000, &why, /*lease_reads=*/true);
-  EXPECT_NE(seed, 0u) << "no stale lease read in 2000 seeds";
+  const uint64_t seed = FirstFailingSeed(TestingKnobs(), 1000, &why, /*lease_reads=*/true);
+  EXPECT_NE(seed, 0u) << "no stale lease read in 1000 seeds";
   EXPECT_NE(why.find("stale read"), std::string::npos) << why;
 }
 
