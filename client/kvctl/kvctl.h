@@ -3,10 +3,11 @@
 //   kvctl [global flags] <command> [flags] [args]
 //
 // Global flags: --endpoints (comma list, default 127.0.0.1:2379), --dial-timeout (2s),
-// --command-timeout (5s), -w/--write-out simple|json|fields|table, --hex. Unset global flags are
-// taken from ETCDCTL_ENDPOINTS, ETCDCTL_DIAL_TIMEOUT, ... like etcdctl.
-// Commands: put, get, del, txn, compaction (alias compact), endpoint status|health|hashkv,
-// version, help. Exit codes are etcdctl's (see exit.h).
+// --command-timeout (5s), -w/--write-out simple|json|fields|table, --hex, --user,
+// --password. Unset global flags are taken from ETCDCTL_ENDPOINTS, ETCDCTL_DIAL_TIMEOUT, ...
+// like etcdctl. Commands: see `kvctl --help` (put, get, del, txn, compaction, watch, lease,
+// member, endpoint, move-leader, alarm, defrag, snapshot save, auth, user, role, version).
+// Exit codes are etcdctl's (see exit.h).
 #ifndef KVD_CLIENT_KVCTL_KVCTL_H_
 #define KVD_CLIENT_KVCTL_KVCTL_H_
 

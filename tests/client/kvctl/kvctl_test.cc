@@ -230,9 +230,13 @@ TEST_F(KvctlTest, EndpointStatus) {
   EXPECT_EQ(table.exit_code, 0) << table.err;
   const std::vector<std::string> lines = absl::StrSplit(table.out, '\n');
   ASSERT_EQ(lines.size(), 6u) << table.out;  // 5 lines and the empty rest after the last \n
-  EXPECT_TRUE(absl::StartsWith(lines[1], "|    ENDPOINT     |        ID        | VERSION |"))
+  // Column widths follow the contents (e.g. a member id may have 15 or 16 hex digits).
+  EXPECT_TRUE(std::regex_match(
+      lines[1],
+      std::regex(R"re(\| +ENDPOINT +\| +ID +\| +VERSION +\| +DB SIZE +\| +IS LEADER +)re"
+                 R"re(\| +IS LEARNER +\| +RAFT TERM +\| +RAFT INDEX +\| +RAFT APPLIED INDEX +)re"
+                 R"re(\| +ERRORS +\|)re")))
       << lines[1];
-  EXPECT_TRUE(absl::StrContains(lines[1], "| RAFT APPLIED INDEX | ERRORS |")) << lines[1];
   EXPECT_TRUE(absl::StartsWith(lines[3], absl::StrCat("| ", ep, " | "))) << lines[3];
   EXPECT_EQ(lines[0], lines[2]);
   EXPECT_EQ(lines[0], lines[4]);
@@ -297,7 +301,7 @@ TEST_F(KvctlTest, WatchReplaysHistoryFromARevision) {
   RunResult r = testing::RunProcess(KVCTL_BINARY,
                                     {"--endpoints=" + server_->endpoint(), "watch", "wt/",
                                      "--prefix", "--prev-kv", absl::StrCat("--rev=", start)},
-                                    "", absl::Milliseconds(1500));
+                                    "", absl::Milliseconds(2500));
   EXPECT_EQ(r.exit_code, -1) << "exited by itself: " << r.err;
   EXPECT_EQ(r.out, "PUT\nwt/a\n1\nPUT\nwt/a\n1\nwt/a\n2\nDELETE\nwt/a\n2\nwt/a\n\n");
   EXPECT_EQ(r.err, "");
@@ -331,7 +335,7 @@ TEST_F(KvctlTest, Leases) {
       ttl.out,
       std::regex(
           "lease " + id +
-          R"re( granted with TTL\(60s\), remaining\((59|60)s\), attached keys\(\[ls/k\]\)\n)re")))
+          R"re( granted with TTL\(60s\), remaining\(\d+s\), attached keys\(\[ls/k\]\)\n)re")))
       << ttl.out;
   RunResult list = Kvctl({"lease", "list"});
   EXPECT_EQ(list.exit_code, 0) << list.err;
