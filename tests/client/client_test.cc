@@ -365,9 +365,12 @@ TEST(ClientAuthTest, TokenIsFetchedAndUsed) {
   pb::AuthUserAddRequest root;
   root.set_name("root");
   root.set_password("pw");
-  ASSERT_TRUE((*admin)->UserAdd(root).ok());
-  ASSERT_TRUE((*admin)->RoleAdd("root").ok());
-  ASSERT_TRUE((*admin)->UserGrantRole("root", "root").ok());
+  absl::StatusOr<pb::AuthUserAddResponse> added = (*admin)->UserAdd(root);
+  ASSERT_TRUE(added.ok()) << added.status();
+  absl::StatusOr<pb::AuthRoleAddResponse> role = (*admin)->RoleAdd("root");
+  ASSERT_TRUE(role.ok()) << role.status();
+  absl::StatusOr<pb::AuthUserGrantRoleResponse> granted = (*admin)->UserGrantRole("root", "root");
+  ASSERT_TRUE(granted.ok()) << granted.status();
 
   Options user_options = admin_options;
   user_options.username = "root";
@@ -379,7 +382,8 @@ TEST(ClientAuthTest, TokenIsFetchedAndUsed) {
   put.set_value("v");
   ASSERT_TRUE((*user)->Put(put).ok());  // auth still disabled: no token needed
 
-  ASSERT_TRUE((*admin)->AuthEnable().ok());
+  absl::StatusOr<pb::AuthEnableResponse> enabled = (*admin)->AuthEnable();
+  ASSERT_TRUE(enabled.ok()) << enabled.status();
   absl::StatusOr<pb::PutResponse> anonymous = (*admin)->Put(put);
   EXPECT_EQ(anonymous.status().message(), "etcdserver: user name is empty");
   // The user's client learns that auth is now on, authenticates and retries.
