@@ -1,5 +1,7 @@
 #include "client/kvctl/kvctl.h"
 
+#include <algorithm>
+#include <iterator>
 #include <string>
 #include <utility>
 #include <vector>
@@ -167,6 +169,14 @@ int Run(const std::vector<std::string>& args, Io io) {
   if (absl::Status env = ApplyEnvironment(io, leading, flags); !env.ok()) return Fail(io, env);
 
   const bool timeout_given = leading.Changed("command-timeout") || flags.Changed("command-timeout");
+  // Like etcdctl, a command group without its subcommand prints help.
+  constexpr absl::string_view kGroups[] = {"endpoint", "lease", "member", "alarm",
+                                           "snapshot", "auth",  "user",   "role"};
+  if (positional->empty() &&
+      std::find(std::begin(kGroups), std::end(kGroups), command) != std::end(kGroups)) {
+    io.out << kUsage;
+    return kExitSuccess;
+  }
   Context ctx(std::move(globals), io);
   if (absl::Status init = ctx.Init(); !init.ok()) return Fail(io, init);
 

@@ -30,7 +30,7 @@ absl::Status ParseFormat(absl::string_view name, Format* format) {
     return MakeFailure(kExitBadFeature,
                        absl::StrCat(name, " not supported as output format by kvctl"));
   } else {
-    return MakeFailure(kExitBadFeature, absl::StrCat("unknown output format \"", name, "\""));
+    return MakeFailure(kExitBadFeature, "unsupported output format");  // etcdctl's words
   }
   return absl::OkStatus();
 }
