@@ -255,8 +255,9 @@ class Simulation {
     std::vector<LiveProposal> props;
     for (int i = 0; i < 3; ++i) props.push_back({absl::StrCat("live-", opts_.seed, "-", i)});
     int retries = 0;
-    // The deadline is 40 election timeouts, extended while members are still applying a
-    // backlog (a slow disk with small Ready batches may take a while), up to a hard cap.
+    // The deadline is 40 election timeouts, extended while members still make progress on
+    // a backlog (one-entry messages, reordering and a slow disk can make catching up take
+    // a while), up to a hard cap.
     uint64_t commit_deadline = now_ + 40ULL * election_tick_ * kUnitsPerTick;
     const uint64_t hard_deadline = now_ + 20000ULL * kUnitsPerTick;
     uint64_t applied_sum = 0;
@@ -291,8 +292,12 @@ class Simulation {
       // Like a server, the leader snapshots as it goes, so a member that joined after the
       // last snapshot can be caught up with one that includes it.
       if (l != 0) SnapshotNode(nodes_[l]);
+      // Progress = anything moving forward: logs growing, commits, applies.
       uint64_t sum = 0;
-      for (auto& [id, n] : nodes_) sum += n.raw ? n.applied : 0;
+      for (auto& [id, n] : nodes_) {
+        if (!n.raw) continue;
+        sum += n.applied + n.raw->raft().log().LastIndex() + n.raw->raft().log().committed();
+      }
       if (sum > applied_sum) {
         applied_sum = sum;
         commit_deadline =
