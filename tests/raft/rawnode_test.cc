@@ -206,6 +206,61 @@ TEST(RawNodeTest, NoCampaignWhileACommittedConfChangeIsUnapplied) {
   EXPECT_EQ(n->raft().state(), StateType::kCandidate);
 }
 
+TEST(RawNodeTest, ConfChangeSupersededByASnapshotIsIgnored) {
+  MemoryStorage s;
+  raftpb::ConfState cs;
+  cs.add_voters(1);
+  cs.add_voters(2);
+  s.SetConfState(cs);
+  raftpb::ConfChange add3;
+  add3.set_type(raftpb::CONF_CHANGE_ADD_LEARNER_NODE);
+  add3.set_node_id(3);
+  std::vector<raftpb::Entry> ents(2);
+  ents[0].set_index(1);
+  ents[0].set_term(1);
+  ents[1].set_index(2);
+  ents[1].set_term(1);
+  ents[1].set_type(raftpb::ENTRY_CONF_CHANGE);
+  ents[1].set_data(add3.SerializeAsString());
+  ASSERT_TRUE(s.Append(ents).ok());
+  raftpb::HardState hs;
+  hs.set_term(1);
+  hs.set_commit(2);
+  s.SetHardState(hs);
+  Config cfg;
+  cfg.id = 2;
+  cfg.storage = &s;
+  cfg.applied = 1;
+  auto n = *RawNode::Create(cfg);
+  // The conf change is handed out; the (asynchronous) application has not applied it yet.
+  Ready rd = n->GetReady();
+  ASSERT_EQ(rd.committed_entries.size(), 1u);
+  n->Advance();
+  // Meanwhile the leader sends a snapshot whose membership already moved on (3 came and
+  // went).
+  raftpb::Message snap;
+  snap.set_type(raftpb::MSG_SNAP);
+  snap.set_from(1);
+  snap.set_to(2);
+  snap.set_term(1);
+  snap.mutable_snapshot()->mutable_metadata()->set_index(5);
+  snap.mutable_snapshot()->mutable_metadata()->set_term(1);
+  *snap.mutable_snapshot()->mutable_metadata()->mutable_conf_state() = cs;
+  ASSERT_TRUE(n->Step(snap).ok());
+  Ready with_snap = n->GetReady();
+  ASSERT_TRUE(with_snap.snapshot.has_value());
+  ASSERT_TRUE(s.ApplySnapshot(*with_snap.snapshot).ok());
+  n->Advance();
+  // The late ApplyConfChange for the old entry must not resurrect learner 3.
+  raftpb::ConfState after = n->ApplyConfChange(add3);
+  EXPECT_EQ(after.learners_size(), 0);
+  EXPECT_EQ(after.voters_size(), 2);
+  EXPECT_TRUE(n->raft().tracker().learners().empty());
+  // And it no longer blocks elections.
+  for (int i = 0; i < 30; ++i) n->Tick();
+  EXPECT_EQ(n->raft().state(), StateType::kCandidate);
+}
+
 TEST(RawNodeTest, LeaderRefusesANewConfChangeUntilThePreviousOneIsApplied) {
   Single n;
   ASSERT_TRUE(n.node->Campaign().ok());
