@@ -1,17 +1,21 @@
 // kvd::client::Client — a small synchronous client for etcd's v3 gRPC API.
 //
 // It talks to any etcd-compatible endpoint (kvd or etcd itself) and depends on api/ only.
-// One Client holds one gRPC channel per endpoint. A request goes to the current endpoint;
-// if no connection to it can be made within the dial timeout the client fails over to
-// the next endpoint (round robin) and stays there for later requests. Responses and
-// errors come back unchanged: a gRPC status becomes an absl::Status with the same code
-// and message, so etcd's errors ("etcdserver: mvcc: required revision has been
+// One Client holds one gRPC channel (and its own connection) per endpoint. A request goes
+// to the current endpoint; if it is not connected, every endpoint is dialed and the first
+// to connect within the dial timeout becomes current (the current one first, then the
+// others in round robin order), and later requests stay there. Responses and errors come
+// back unchanged: a gRPC status becomes an absl::Status with the same code and message,
+// so etcd's errors ("etcdserver: mvcc: required revision has been
 // compacted", OUT_OF_RANGE) reach the caller exactly as the server sent them.
 //
-// Retries: reads (Range, Status, HashKV, MemberList) that fail with UNAVAILABLE are
-// retried on the next endpoint within the request timeout. Writes (Put, DeleteRange,
-// Txn, Compact) are only failed over before they are sent; once sent, an UNAVAILABLE is
-// returned to the caller because the write may or may not have been applied.
+// Retries: reads (Range, Status(), MemberList, LeaseTimeToLive, LeaseLeases,
+// LeaseKeepAliveOnce, Alarm GET, auth reads) that fail with UNAVAILABLE are retried on the
+// next endpoint within the request timeout. Writes (Put, DeleteRange, Txn, Compact, lease,
+// member and auth changes) are only failed over before they are sent; once sent, an
+// UNAVAILABLE is returned to the caller because the write may or may not have been
+// applied. Calls that name an endpoint (Status(endpoint), HashKV, Defragment, MoveLeader,
+// Snapshot) go to that endpoint only.
 //
 // Thread safety: all methods may be called concurrently.
 #ifndef KVD_CLIENT_CLIENT_H_
