@@ -409,7 +409,7 @@ grpc::ServerUnaryReactor* MaintenanceService::HashKV(grpc::CallbackServerContext
     node_->FillHeader(resp->mutable_header());
     resp->mutable_header()->set_revision(view->view_rev());
     resp->set_hash(hash->hash);
-    resp->set_compact_revision(hash->compact_rev > 0 ? hash->compact_rev : -1);
+    resp->set_compact_revision(hash->compact_rev);  // -1: never compacted, as etcd's
     resp->set_hash_revision(hash->hash_rev);
     reactor->Finish(grpc::Status::OK);
   });

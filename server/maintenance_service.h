@@ -15,8 +15,8 @@
 //             alarm entry then precedes the write in the log, so the write is refused by
 //             the state machine like every later one until `etcdctl alarm disarm`.
 // HashKV      server/cluster/state_hash.h: equal on all members for one revision, whatever
-//             their physical compaction progress. compact_revision is -1 when the store was
-//             never compacted (as etcd reports it); hash_revision is the revision hashed.
+//             their physical compaction progress. compact_revision is the store's (-1 when
+//             never compacted, as etcd reports it); hash_revision is the revision hashed.
 // Hash        CRC32C of the replicated column families at one snapshot.
 // Defragment  Engine::CompactAll(): a full RocksDB compaction of every column family,
 //             which drops deleted and compacted-away versions and reclaims their space.

@@ -78,7 +78,7 @@ absl::StatusOr<KvHash> HashKeySpace(const storage::mvcc::ReadTxn& view, int64_t 
     }
   }
   // Then the history after it.
-  int64_t next = out.compact_rev + 1;
+  int64_t next = std::max<int64_t>(out.compact_rev + 1, 1);
   while (next <= rev) {
     absl::StatusOr<std::vector<mvccpb::Event>> events = view.Events(next, kEventsPerPage);
     if (!events.ok()) return events.status();

@@ -26,8 +26,8 @@ namespace kvd::server {
 
 struct KvHash {
   uint32_t hash = 0;
-  // The compact revision the hash starts from (0: never compacted).
-  int64_t compact_rev = 0;
+  // The compact revision the hash starts from (the store's: -1 when never compacted).
+  int64_t compact_rev = -1;
   // The revision the hash covers.
   int64_t hash_rev = 0;
 };

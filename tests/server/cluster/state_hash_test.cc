@@ -100,7 +100,7 @@ TEST(StateHashTest, SameHistoryHashesTheSameWhateverThePhysicalCompaction) {
   int64_t head = a.kv->current_rev();
   ASSERT_EQ(head, b.kv->current_rev());
   KvHash before = a.Hash(0);
-  EXPECT_EQ(before.compact_rev, 0);
+  EXPECT_EQ(before.compact_rev, -1);  // never compacted
   EXPECT_EQ(before.hash_rev, head);
   EXPECT_EQ(b.Hash(0).hash, before.hash);
 
