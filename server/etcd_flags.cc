@@ -1,6 +1,8 @@
 #include "server/etcd_flags.h"
 
+#include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -16,6 +18,9 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 
+ABSL_FLAG(std::string, config_file, "",
+          "Path to an etcd YAML configuration file (flag-name: value per line); when given, "
+          "it replaces the other flags and the environment, as in etcd.");
 // Member.
 ABSL_FLAG(std::string, name, "default", "Human-readable name for this member.");
 ABSL_FLAG(std::string, data_dir, "", "Path to the data directory (default: ${name}.etcd).");
@@ -130,6 +135,45 @@ absl::Status ApplyEnvironment(const std::vector<std::string>& args) {
   return absl::OkStatus();
 }
 
+// Reads etcd's YAML configuration: one "flag-name: value" per line, values plain or
+// quoted; blank lines and comments are skipped. Keys that name no kvd flag are reported and
+// ignored (etcd ignores keys it does not know).
+absl::Status ApplyConfigFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read --config-file ", path));
+  std::string line;
+  int line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    absl::string_view text = absl::StripAsciiWhitespace(line);
+    if (text.empty() || text.front() == '#' || text == "---") continue;
+    size_t colon = text.find(':');
+    if (colon == absl::string_view::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ":", line_no, ": expected 'name: value'"));
+    }
+    std::string name(absl::StripAsciiWhitespace(text.substr(0, colon)));
+    std::string value(absl::StripAsciiWhitespace(text.substr(colon + 1)));
+    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
+        value.back() == value.front()) {
+      value = value.substr(1, value.size() - 2);
+    }
+    absl::CommandLineFlag* flag =
+        absl::FindCommandLineFlag(absl::StrReplaceAll(name, {{"-", "_"}}));
+    if (flag == nullptr || flag->Filename().find("etcd_flags") == std::string::npos) {
+      std::fprintf(stderr, "kvd: %s:%d: ignoring unknown setting '%s'\n", path.c_str(), line_no,
+                   name.c_str());
+      continue;
+    }
+    std::string error;
+    if (!flag->ParseFrom(value, &error)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ":", line_no, ": invalid value for ", name, ": ", error));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> ListenAddressFromUrl(const std::string& url) {
@@ -170,7 +214,11 @@ absl::StatusOr<ServerConfig> ParseEtcdFlags(int argc, char** argv) {
     return absl::InvalidArgumentError(
         absl::StrCat("'", positional[1], "' is not a valid flag"));
   }
-  if (absl::Status s = ApplyEnvironment(args); !s.ok()) return s;
+  if (std::string path = absl::GetFlag(FLAGS_config_file); !path.empty()) {
+    if (absl::Status s = ApplyConfigFile(path); !s.ok()) return s;
+  } else if (absl::Status s = ApplyEnvironment(args); !s.ok()) {
+    return s;
+  }
 
   ServerConfig config;
   config.name = absl::GetFlag(FLAGS_name);
