@@ -185,3 +185,50 @@ def test_golden_protocol(server_kind, cluster_factory):
 
 def test_golden_fragment(server_kind, cluster_factory):
     check_golden(SCENARIOS, "fragment", server_kind, cluster_factory)
+
+
+def test_python_client_watch_then_cancel(server):
+    """python etcd3's watch iterator sees put then delete; cancel ends the iterator."""
+    import etcd3
+
+    c = server.client()
+    events, cancel = c.watch_prefix("pw/")
+    c.put("pw/a", "1")
+    c.delete("pw/a")
+    got = queue.Queue()
+
+    def consume():
+        for e in events:
+            got.put(e)
+        got.put(None)  # the iterator ended
+
+    threading.Thread(target=consume, daemon=True).start()
+    put, deleted = got.get(timeout=WAIT_S), got.get(timeout=WAIT_S)
+    assert isinstance(put, etcd3.events.PutEvent) and put.value == b"1"
+    assert isinstance(deleted, etcd3.events.DeleteEvent) and deleted.key == b"pw/a"
+    cancel()
+    assert got.get(timeout=WAIT_S) is None
+
+
+def test_ctl_watch_prints_events(server):
+    """etcdctl watch --prefix --rev R prints history from R, then live events, as
+    etcdctl does (type, key, value lines)."""
+    import harness
+
+    c = server.client()
+    rev = c.kvstub.Put(etcdrpc.PutRequest(key=b"cw/k", value=b"v0")).header.revision
+    argv = [harness.ETCDCTL_BIN, "--endpoints", server.members[0].endpoint,
+            "watch", "--prefix", "cw/", "--rev", str(rev)]
+    env = dict(os.environ, ETCDCTL_API="3")
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    lines = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(l.rstrip("\n")) for l in proc.stdout],
+                     daemon=True).start()
+    try:
+        assert [lines.get(timeout=WAIT_S) for _ in range(3)] == ["PUT", "cw/k", "v0"]
+        c.delete("cw/k")
+        assert [lines.get(timeout=WAIT_S) for _ in range(2)] == ["DELETE", "cw/k"]
+    finally:
+        proc.kill()
+        proc.wait(timeout=WAIT_S)
