@@ -198,12 +198,17 @@ int Run(int argc, char** argv) {
   int signal = 0;
   sigwait(&signals, &signal);
   std::fprintf(stderr, "kvd: received signal %d, stopping\n", signal);
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  peer_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  // Streams (watches, keep-alives) never end on their own: give in-flight calls a moment,
+  // then cancel. Peer streams go first, so the peer server does not wait for them.
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+  (*node)->StopTransport();
+  peer_server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
   recipes.Stop();  // before the node and the hub: its tasks use them
   lessor.Stop();  // before the node: it proposes, and proposals call back into it
   watch_hub.Stop();  // before the node: the hub reads its store
   maintenance_service.Stop();  // before the node: its worker reads the store
+  server.reset();
+  peer_server.reset();  // before the node: it serves the node's transport
   node->reset();
   return 0;
 }

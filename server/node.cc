@@ -129,6 +129,10 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(NodeOptions options) {
   transport_options.local_id = node->member_id_;
   transport_options.cluster_id = node->cluster_id_;
   transport_options.scratch_dir = (data_dir / "member" / "snap-scratch").string();
+  // Snapshots half made or half received before a restart are of no use now (an
+  // interrupted install was finished above, from its own files).
+  std::error_code ec;
+  std::filesystem::remove_all(transport_options.scratch_dir, ec);
   std::filesystem::create_directories(transport_options.scratch_dir);
   Node* n = node.get();
   transport_options.on_unreachable = [n](uint64_t id) {
@@ -257,6 +261,15 @@ void Node::Start(NodeHooks hooks) {
   absl::StatusOr<raft::PersistedState> initial = raft_log_->InitialState();
   KVD_CHECK_OK(initial.status());
   conf_history_.emplace_back(kv_->applied_index(), initial->conf_state);
+
+  // As etcd does: a sole voter campaigns at once; otherwise the election clock starts
+  // nearly expired, so a new or restarted cluster elects a leader within about one
+  // randomized timeout instead of two (pre-vote keeps this from disrupting a live leader).
+  if (initial->conf_state.voters_size() == 1 && initial->conf_state.voters(0) == member_id_) {
+    raw_->Campaign().IgnoreError();
+  } else {
+    for (int i = 0; i + 1 < config.election_tick; ++i) raw_->Tick();
+  }
 
   raft_thread_ = std::thread([this] { RaftLoop(); });
   apply_thread_ = std::thread([this] { ApplyLoop(); });
@@ -799,6 +812,9 @@ void Node::ApplyTaskNow(ApplyTask& task) {
   if (task.snapshot) {
     uint64_t index = task.snapshot->metadata().index();
     if (index > kv_->applied_index()) {
+      absl::MutexLock install_lock(&install_mu_);
+      // raft has already moved the log past this index: without the state the member
+      // cannot go on (a restart resumes the install from the same files).
       KVD_CHECK_OK(storage::InstallStateSnapshot(*engine_, task.snapshot_dir));
       KVD_CHECK_OK(kv_->Reload());
       if (hooks_.on_snapshot_installed) hooks_.on_snapshot_installed();
@@ -964,8 +980,11 @@ void Node::CompactLoop() {
       if (stopping_) return;
       if (kv_->compacted_rev() >= kv_->compact_rev()) continue;
     }
-    absl::StatusOr<bool> step = kv_->CompactStep(options_.compaction_step_revisions);
-    KVD_CHECK_OK(step.status());
+    {
+      absl::MutexLock install_lock(&install_mu_);
+      absl::StatusOr<bool> step = kv_->CompactStep(options_.compaction_step_revisions);
+      KVD_CHECK_OK(step.status());
+    }
     std::vector<Done> ready;
     {
       absl::MutexLock lock(&mu_);

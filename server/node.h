@@ -113,6 +113,9 @@ class Node : private RaftReceiver, private SnapshotSource {
   // Starts the threads. REQUIRES: called once.
   void Start(NodeHooks hooks);
 
+  // Stops talking to peers (first step of a shutdown; the destructor does it too).
+  void StopTransport() { transport_->Stop(); }
+
   // Stops the threads; requests not yet answered get errors::Stopped().
   ~Node() override;
   Node(const Node&) = delete;
@@ -263,6 +266,9 @@ class Node : private RaftReceiver, private SnapshotSource {
   std::vector<std::pair<uint64_t, raftpb::ConfState>> conf_history_;
   // Whether this member's name and client URLs are in the replicated membership.
   std::atomic<bool> published_{false};
+  // Held while a snapshot replaces the state, and by each physical compaction step: a step
+  // must not compute deletions from a state that is being replaced.
+  absl::Mutex install_mu_;
 
   mutable absl::Mutex members_mu_;
   std::map<uint64_t, etcdserverpb::Member> members_ ABSL_GUARDED_BY(members_mu_);
