@@ -18,9 +18,9 @@
 //      log order, on the thread that drives the RawNode -- also if a snapshot was
 //      installed meanwhile (raft/ then ignores the superseded change) -- and record the
 //      returned ConfState with the applied index. Until it is called, the node neither
-//      campaigns nor accepts another conf change. If `snapshot` was set, restore the state machine from it first.
-//      Serve `read_states`: a linearizable read with context ctx may be answered once the
-//      state machine has applied read_state.index.
+//      campaigns nor accepts another conf change. If `snapshot` was set, restore the state
+//      machine from it first. Serve `read_states`: a linearizable read with context ctx
+//      may be answered once the state machine has applied read_state.index.
 //   4. Call RawNode::Advance(). Until then RawNode::GetReady() must not be called again
 //      (Tick and Step may be).
 //
