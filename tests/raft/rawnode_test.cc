@@ -270,10 +270,10 @@ TEST(RawNodeTest, LeaderRefusesANewConfChangeUntilThePreviousOneIsApplied) {
   cc.set_type(raftpb::CONF_CHANGE_ADD_LEARNER_NODE);
   cc.set_node_id(2);
   ASSERT_TRUE(n.node->ProposeConfChange(cc).ok());
-  n.Handle();                    // Persisted...
-  Ready rd = n.Handle();         // ...committed and handed out, Advance called...
+  n.Handle();             // Persisted...
+  Ready rd = n.Handle();  // ...committed and handed out, Advance called...
   ASSERT_EQ(rd.committed_entries.size(), 1u);
-  cc.set_node_id(3);             // ...but not applied yet (asynchronous apply).
+  cc.set_node_id(3);  // ...but not applied yet (asynchronous apply).
   EXPECT_TRUE(IsErrProposalDropped(n.node->ProposeConfChange(cc)));
   raftpb::ConfChange first;
   ASSERT_TRUE(first.ParseFromString(rd.committed_entries[0].data()));

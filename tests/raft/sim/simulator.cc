@@ -383,8 +383,9 @@ class Simulation {
       // Mostly the current leader, but also any node, and any node that still believes
       // it leads (a deposed leader's proposals create divergent uncommitted tails).
       const uint64_t pick = rng_.Uniform(4);
-      const uint64_t target =
-          pick == 0 ? Pick(live) : pick == 1 ? Pick(SelfProclaimedLeaders()) : CurrentLeader();
+      const uint64_t target = pick == 0   ? Pick(live)
+                              : pick == 1 ? Pick(SelfProclaimedLeaders())
+                                          : CurrentLeader();
       if (target == 0) return;
       const uint64_t n = rng_.Range(1, 4);
       for (uint64_t i = 0; i < n; ++i) {
@@ -935,7 +936,8 @@ class Simulation {
   bool clock_skew_ = false;
   bool leader_churn_ = false;
   bool late_conf_apply_ = false;
-  std::vector<std::pair<uint64_t, uint64_t>> churn_;  // (time, leader) to depose.  // 0: each Ready is handled synchronously.
+  std::vector<std::pair<uint64_t, uint64_t>>
+      churn_;  // (time, leader) to depose.  // 0: each Ready is handled synchronously.
 
   std::map<uint64_t, Node> nodes_;
   std::set<std::pair<uint64_t, uint64_t>> blocked_;  // (from, to) links that are cut.
