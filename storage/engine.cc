@@ -1,6 +1,9 @@
 #include "storage/engine.h"
 
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <sys/statvfs.h>
 #include <system_error>
 #include <vector>
 
@@ -119,6 +122,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& option
   }
   std::unique_ptr<Engine> engine(new Engine());
   engine->path_ = options.path;
+  engine->reserve_bytes_ = options.reserve_bytes;
   engine->db_.reset(raw);
   engine->default_cf_ = handles[0];
   for (int i = 0; i < kCfCount; ++i) engine->handles_[i] = handles[i + 1];
@@ -150,9 +154,30 @@ Engine::~Engine() {
 }
 
 absl::Status Engine::Write(rocksdb::WriteBatch* batch, bool sync) {
+  struct statvfs fs;
+  if (reserve_bytes_ > 0 && statvfs(path_.c_str(), &fs) == 0 &&
+      static_cast<int64_t>(fs.f_bavail) * static_cast<int64_t>(fs.f_frsize) < reserve_bytes_) {
+    std::fprintf(stderr,
+                 "kvd: fatal: no space left on device: less than %lld bytes free under %s; "
+                 "stopping before the store could be damaged\n",
+                 static_cast<long long>(reserve_bytes_), path_.c_str());
+    std::fflush(stderr);
+    std::_Exit(1);
+  }
   rocksdb::WriteOptions wo;
   wo.sync = sync;
-  return FromRocks(db_->Write(wo, batch));
+  rocksdb::Status s = db_->Write(wo, batch);
+  if (!s.ok() && !s.IsBusy() && !s.IsTryAgain()) {
+    // A write that did not reach the disk (full disk, I/O error) leaves RocksDB in an
+    // error state in which other threads' writes misbehave. Nothing may be acknowledged
+    // after it, and going on risks wrong state: stop now, saying why. The synced raft log
+    // and the applied index make the restart resume exactly where the disk stopped.
+    std::fprintf(stderr, "kvd: fatal: storage write failed, stopping: %s\n",
+                 s.ToString().c_str());
+    std::fflush(stderr);
+    std::_Exit(1);
+  }
+  return FromRocks(s);
 }
 
 absl::StatusOr<std::string> Engine::Get(Cf which, const rocksdb::Slice& key) const {

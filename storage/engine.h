@@ -47,6 +47,11 @@ struct EngineOptions {
   std::string path;
   // Shared block cache for all column families.
   size_t block_cache_bytes = 64 << 20;
+  // Free space kept on the data dir's file system. RocksDB cannot be trusted to fail
+  // cleanly once the disk is full (a failed WAL append can trip its own assertions), so a
+  // write that would start with less free space than this stops the process first, saying
+  // why; memtable flushes and compactions need room of this order too.
+  int64_t reserve_bytes = 64 << 20;
 };
 
 // Converts a RocksDB status into the closest absl status, keeping its text.
@@ -68,7 +73,9 @@ class Engine {
   rocksdb::DB* db() const { return db_.get(); }
   rocksdb::ColumnFamilyHandle* cf(Cf which) const { return handles_[static_cast<int>(which)]; }
 
-  // Atomically applies batch; with sync, returns after it is durable.
+  // Atomically applies batch; with sync, returns after it is durable. A write that fails
+  // for lack of space or an I/O error stops the process (fail-stop, with the cause on
+  // stderr): see engine.cc.
   absl::Status Write(rocksdb::WriteBatch* batch, bool sync);
 
   // Reads one key; NotFound when absent.
@@ -88,6 +95,7 @@ class Engine {
   Engine() = default;
 
   std::string path_;
+  int64_t reserve_bytes_ = 0;
   std::unique_ptr<rocksdb::DB> db_;
   std::array<rocksdb::ColumnFamilyHandle*, kCfCount> handles_{};
   rocksdb::ColumnFamilyHandle* default_cf_ = nullptr;
