@@ -177,6 +177,10 @@ int Run(int argc, char** argv) {
   peer_builder.RegisterService((*node)->membership_service());
   peer_builder.RegisterService(&peer_lease_service);
   std::unique_ptr<grpc::Server> peer_server = peer_builder.BuildAndStart();
+  // As etcd, serve clients once this member's name and client URLs are in the cluster's
+  // membership (so every member lists them, and requests forwarded to a leader find it),
+  // but not later than a bound: a member whose cluster has no quorum still answers.
+  if (peer_server != nullptr) (*node)->WaitPublished(absl::Seconds(5));
   std::unique_ptr<grpc::Server> server =
       peer_server == nullptr ? nullptr : builder.BuildAndStart();
   if (server == nullptr) {

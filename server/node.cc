@@ -180,9 +180,7 @@ absl::Status Node::Bootstrap() {
     m.set_id(ComputeMemberId(urls, o.initial_cluster_token, std::nullopt));
     m.set_name(name);
     for (const std::string& url : urls) m.add_peerurls(url);
-    if (name == o.name) {
-      for (const std::string& url : o.advertise_client_urls) m.add_clienturls(url);
-    }
+    // No client URLs: every member writes the same state; each publishes its own.
     for (uint64_t id : ids) {
       if (id == m.id()) return absl::InvalidArgumentError("two initial members have one ID");
     }
@@ -506,6 +504,15 @@ void Node::PromoteMember(uint64_t id, Done done) {
       std::move(cc), std::move(done), absl::Now() + options_.request_timeout, /*promotion=*/true});
 }
 
+bool Node::WaitPublished(absl::Duration timeout) const {
+  absl::Time deadline = absl::Now() + timeout;
+  while (!published_.load()) {
+    if (absl::Now() >= deadline) return false;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return true;
+}
+
 void Node::TransferLeadership(uint64_t target, Done done) {
   absl::MutexLock lock(&mu_);
   transfers_.emplace_back(target, std::move(done));
@@ -587,8 +594,9 @@ void Node::RaftLoop() {
       // Proposals dropped while there was no leader get another chance every tick.
       for (auto& p : retry) proposals.push_back(std::move(p));
       retry.clear();
-      // Announce this member's name and client URLs until the cluster has them.
-      if (!published_.load() && has_leader() && ++ticks_since_publish >= 10) {
+      // Announce this member's name and client URLs until the cluster has them: at once
+      // when a leader is known, then every few ticks until applied.
+      if (!published_.load() && has_leader() && ++ticks_since_publish >= 5) {
         ticks_since_publish = 0;
         internalpb::EntryData publish;
         publish.set_member_id(member_id_);

@@ -113,6 +113,10 @@ class Node : private RaftReceiver, private SnapshotSource {
   // Starts the threads. REQUIRES: called once.
   void Start(NodeHooks hooks);
 
+  // Waits until this member's name and client URLs are in the replicated membership, or
+  // timeout passes. Returns whether they are.
+  bool WaitPublished(absl::Duration timeout) const;
+
   // Stops talking to peers (first step of a shutdown; the destructor does it too).
   void StopTransport() { transport_->Stop(); }
 

@@ -16,6 +16,7 @@ constexpr char kLogStartKey[] = "log_start";
 constexpr char kMemberIdKey[] = "member_id";
 // In the meta family: the membership as of the applied index (written by the applier).
 constexpr char kMetaConfStateKey[] = "conf_state";
+constexpr char kMetaAppliedIndexKey[] = "applied_index";
 
 // Entries kept in memory for replication and apply.
 constexpr size_t kCacheEntriesMax = 8192;
@@ -191,9 +192,32 @@ raftpb::SnapshotMetadata RaftLog::log_start() const {
 }
 
 absl::StatusOr<raftpb::Snapshot> RaftLog::Snapshot() const {
+  // The state is sent as files made when the snapshot is sent (server/transport), so the
+  // snapshot can describe the state as of its applied index, with the membership of that
+  // moment: a member added since the log start is named in it.
+  const rocksdb::Snapshot* db_snapshot = engine_->db()->GetSnapshot();
+  rocksdb::ReadOptions ro;
+  ro.snapshot = db_snapshot;
+  std::string applied_bytes, conf_bytes;
+  rocksdb::Status a =
+      engine_->db()->Get(ro, engine_->cf(Cf::kMeta), kMetaAppliedIndexKey, &applied_bytes);
+  rocksdb::Status c =
+      engine_->db()->Get(ro, engine_->cf(Cf::kMeta), kMetaConfStateKey, &conf_bytes);
+  engine_->db()->ReleaseSnapshot(db_snapshot);
+
   raftpb::Snapshot snapshot;
-  absl::MutexLock lock(&mu_);
-  *snapshot.mutable_metadata() = log_start_;
+  *snapshot.mutable_metadata() = log_start();
+  raftpb::ConfState conf_state;
+  if (!a.ok() || !c.ok() || applied_bytes.size() != 8 || !conf_state.ParseFromString(conf_bytes)) {
+    return snapshot;  // nothing applied beyond the log start yet
+  }
+  uint64_t applied = GetBigEndian64(applied_bytes.data());
+  if (applied <= snapshot.metadata().index()) return snapshot;
+  absl::StatusOr<uint64_t> term = Term(applied);
+  if (!term.ok()) return raft::ErrSnapshotTemporarilyUnavailable();
+  snapshot.mutable_metadata()->set_index(applied);
+  snapshot.mutable_metadata()->set_term(*term);
+  *snapshot.mutable_metadata()->mutable_conf_state() = std::move(conf_state);
   return snapshot;
 }
 

@@ -54,8 +54,9 @@ class RaftLog final : public raft::Storage {
   absl::StatusOr<uint64_t> Term(uint64_t i) const override;
   absl::StatusOr<uint64_t> FirstIndex() const override;
   absl::StatusOr<uint64_t> LastIndex() const override;
-  // The log start as a snapshot (metadata only: the state itself travels as files, made
-  // when it is sent; see server/transport/transport.h).
+  // A snapshot of the state as of the applied index (metadata only: the state itself
+  // travels as files made when it is sent, see server/transport/transport.h), with the
+  // membership as of that index; the log start before anything was applied past it.
   absl::StatusOr<raftpb::Snapshot> Snapshot() const override;
 
   // Step 1 of raft/ready.h: hard state, entries (truncating what they overwrite) and

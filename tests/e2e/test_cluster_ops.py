@@ -214,11 +214,6 @@ def test_member_list_shows_every_member(server_kind, cluster_factory, rpcs):
 
 
 def test_member_list_shows_every_client_url(server_kind, cluster_factory, rpcs, request):
-    if server_kind == "kvd":
-        # Strict: passes (and so fails) as soon as the node is fixed; then remove this.
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "kvd's Node::Bootstrap writes a member's own client URLs into its local member "
-            "record, so the member never publishes them and the others list none")))
     c = start3(cluster_factory, server_kind)
     expected = sorted((m.name, m.client_url) for m in c.members)
     for r in rpcs(c):
@@ -303,10 +298,6 @@ def test_learner_add_promote_remove(server_kind, cluster_factory, rpcs):
 
 def test_promote_through_a_follower(server_kind, cluster_factory, rpcs, request):
     """Only the leader knows whether a learner is in sync: followers pass the request on."""
-    if server_kind == "kvd":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "a kvd follower forwards MemberPromote to the leader's client URL, which it does "
-            "not know: see test_member_list_shows_every_client_url")))
     c = start3(cluster_factory, server_kind)
     rs = rpcs(c)
     add = settled_change(lambda: rs[0].call("Cluster", "MemberAdd", pb.MemberAddRequest(
