@@ -34,6 +34,8 @@ install_deps() {
 
 build() {
   install_deps
+  # One ccache for every checkout: paths are hashed relative to the checkout.
+  export CCACHE_BASEDIR="$root" CCACHE_NOHASHDIR=true
   cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
   cmake --build "$build_dir" -j"$jobs"
 }
