@@ -52,6 +52,9 @@ inline absl::Status NotLeader() { return absl::FailedPreconditionError("etcdserv
 inline absl::Status LeaderChanged() { return absl::UnavailableError("etcdserver: leader changed"); }
 inline absl::Status Stopped() { return absl::UnavailableError("etcdserver: server stopped"); }
 inline absl::Status Timeout() { return absl::UnavailableError("etcdserver: request timed out"); }
+inline absl::Status RpcNotSupportedForLearner() {
+  return absl::UnavailableError("etcdserver: rpc not supported for learner");
+}
 inline absl::Status Corrupt() { return absl::DataLossError("etcdserver: corrupt cluster"); }
 
 }  // namespace kvd::errors

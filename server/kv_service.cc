@@ -79,6 +79,10 @@ void KvService::ProposeAndFinish(grpc::ServerUnaryReactor* reactor, internalpb::
 grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* ctx,
                                            const etcdserverpb::RangeRequest* req,
                                            etcdserverpb::RangeResponse* resp) {
+  // A learner serves only serializable reads, as etcd's.
+  if (node_->is_learner() && !req->serializable()) {
+    return Reject(ctx, errors::RpcNotSupportedForLearner());
+  }
   if (absl::Status s = CheckRangeRequest(*req); !s.ok()) return Reject(ctx, s);
   return ServeRead(node_, ctx, req->serializable(), resp,
                    [req](const storage::mvcc::KvView& view) { return ApplyRange(view, *req); });
@@ -87,6 +91,8 @@ grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* ctx,
 grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* ctx,
                                          const etcdserverpb::PutRequest* req,
                                          etcdserverpb::PutResponse* resp) {
+  // A learner serves only serializable reads, as etcd's.
+  if (node_->is_learner()) return Reject(ctx, errors::RpcNotSupportedForLearner());
   if (absl::Status s = CheckPutRequest(*req); !s.ok()) return Reject(ctx, s);
   internalpb::Request proposal;
   *proposal.mutable_put() = *req;
@@ -98,6 +104,8 @@ grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* ctx,
 grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* ctx,
                                                  const etcdserverpb::DeleteRangeRequest* req,
                                                  etcdserverpb::DeleteRangeResponse* resp) {
+  // A learner serves only serializable reads, as etcd's.
+  if (node_->is_learner()) return Reject(ctx, errors::RpcNotSupportedForLearner());
   if (absl::Status s = CheckDeleteRequest(*req); !s.ok()) return Reject(ctx, s);
   internalpb::Request proposal;
   *proposal.mutable_delete_range() = *req;
@@ -109,6 +117,8 @@ grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* ct
 grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* ctx,
                                          const etcdserverpb::TxnRequest* req,
                                          etcdserverpb::TxnResponse* resp) {
+  // A learner serves only serializable reads, as etcd's.
+  if (node_->is_learner()) return Reject(ctx, errors::RpcNotSupportedForLearner());
   if (absl::Status s = CheckTxnRequest(*req, limits_.max_txn_ops); !s.ok()) {
     return Reject(ctx, s);
   }
@@ -128,6 +138,8 @@ grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* ctx,
 grpc::ServerUnaryReactor* KvService::Compact(grpc::CallbackServerContext* ctx,
                                              const etcdserverpb::CompactionRequest* req,
                                              etcdserverpb::CompactionResponse* resp) {
+  // A learner serves only serializable reads, as etcd's.
+  if (node_->is_learner()) return Reject(ctx, errors::RpcNotSupportedForLearner());
   internalpb::Request proposal;
   *proposal.mutable_compaction() = *req;
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();

@@ -174,3 +174,77 @@ def test_member_far_behind_catches_up(server_kind, cluster_factory):
     if server_kind == "kvd":
         # The leader's log was compacted past the lagging member: it needed the state.
         assert "installed snapshot" in lagging.log_tail()
+
+
+def membership_ctl(cluster, *args):
+    """etcdctl member ...; etcd refuses changes as "unhealthy cluster" for a few seconds
+    after its members start (until it has heard from every peer): retried, bounded."""
+    deadline = time.monotonic() + TAKEOVER_WAIT_S
+    while True:
+        r = cluster.etcdctl("member", *args)
+        if r.returncode == 0 or "unhealthy cluster" not in r.stderr or \
+                time.monotonic() > deadline:
+            return r
+        time.sleep(0.5)
+
+
+def test_membership_changes_under_load_lose_nothing(server_kind, cluster_factory):
+    """A fourth member joins as a learner, catches up, is promoted, and an old member is
+    removed, while a writer keeps writing: every acknowledged write is on every member."""
+    import harness
+
+    cluster = cluster_factory(server_kind, size=3)
+    leader_of(cluster)
+    put_until_ok(cluster.members[0], b"before-join", b"1")
+    writer = Writer(cluster, 9, seconds=30.0)
+    writer.thread.start()
+    try:
+        client_port, peer_port = harness.free_ports(2)
+        new = harness.Member(server_kind, "m3", cluster.workdir, client_port, peer_port)
+        # etcdctl: python etcd3's protos predate learners.
+        r = membership_ctl(cluster, "add", "m3", "--learner", f"--peer-urls={new.peer_url}")
+        assert r.returncode == 0, r.stderr
+        new_id = r.stdout.split()[1]  # "Member <hex id> added to cluster <hex id>"
+        initial = cluster.initial_cluster + f",m3={new.peer_url}"
+        new.start(initial, ["--initial-cluster-state", "existing"])
+        cluster.members.append(new)
+        # A learner answers only serializable reads (as etcd's): wait for one to succeed.
+        wait_caught_up(new, b"before-join", b"1")
+
+        # Promote once the learner has caught up (the leader refuses until then).
+        deadline = time.monotonic() + CATCH_UP_WAIT_S
+        while True:
+            r = cluster.etcdctl("member", "promote", new_id, member=leader_of(cluster))
+            if r.returncode == 0:
+                break
+            assert time.monotonic() < deadline, f"promote never accepted: {r.stderr}"
+            time.sleep(0.2)
+
+        old = cluster.members[1]
+        r = membership_ctl(cluster, "remove", "%x" % status(old).header.member_id)
+        assert r.returncode == 0, r.stderr
+        cluster.members.remove(old)
+        old.kill9()
+        time.sleep(1.0)  # the writer goes on against the new membership
+    finally:
+        writer.stop.set()
+        writer.thread.join(timeout=10)
+
+    assert len(writer.acked) >= 50, "too few acknowledged writes to prove anything"
+    last = max(writer.acked)
+    put_until_ok(cluster.members[0], b"fence", b"1")  # everything before is committed
+    for m in cluster.members:
+        wait_caught_up(m, b"fence", b"1")
+        with grpc.insecure_channel(m.endpoint) as channel:
+            resp = etcdrpc.KVStub(channel).Range(
+                etcdrpc.RangeRequest(key=b"w9/", range_end=b"w90", serializable=True),
+                timeout=RPC_TIMEOUT_S * 3)
+        stored = {kv.key: kv.value for kv in resp.kvs}
+        missing = [k for k, v in writer.acked.items() if stored.get(k) != v]
+        assert not missing, f"{m.name}: {len(missing)} acknowledged writes missing " \
+                            f"(e.g. {missing[:3]}; last acked {last!r})"
+    r = cluster.etcdctl("member", "list")  # id, status, name, peer, client, is-learner
+    assert r.returncode == 0, r.stderr
+    listed = [line.split(", ") for line in r.stdout.strip().splitlines()]
+    assert sorted(f[2] for f in listed) == sorted(m.name for m in cluster.members)
+    assert all(f[5] == "false" for f in listed), r.stdout
