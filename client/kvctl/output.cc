@@ -98,55 +98,37 @@ void Printer::FieldsDel(const pb::DeleteRangeResponse& response) {
   for (const mvccpb::KeyValue& kv : response.prev_kvs()) FieldsKV("Prev", kv);
 }
 
-absl::Status Printer::Get(const pb::RangeResponse& response, bool value_only) {
+template <typename Response, typename Simple, typename Fields>
+absl::Status Printer::SimpleJsonFields(const Response& response, Simple simple, Fields fields) {
   switch (format_) {
     case Format::kSimple:
-      SimpleGet(response, value_only);
+      simple();
       break;
     case Format::kJson:
       out_ << EtcdJson(response) << "\n";
       break;
     case Format::kFields:
-      FieldsGet(response);
+      fields();
       break;
     case Format::kTable:
       return Unsupported();
   }
   return absl::OkStatus();
+}
+
+absl::Status Printer::Get(const pb::RangeResponse& response, bool value_only) {
+  return SimpleJsonFields(
+      response, [&] { SimpleGet(response, value_only); }, [&] { FieldsGet(response); });
 }
 
 absl::Status Printer::Put(const pb::PutResponse& response) {
-  switch (format_) {
-    case Format::kSimple:
-      SimplePut(response);
-      break;
-    case Format::kJson:
-      out_ << EtcdJson(response) << "\n";
-      break;
-    case Format::kFields:
-      FieldsPut(response);
-      break;
-    case Format::kTable:
-      return Unsupported();
-  }
-  return absl::OkStatus();
+  return SimpleJsonFields(
+      response, [&] { SimplePut(response); }, [&] { FieldsPut(response); });
 }
 
 absl::Status Printer::Del(const pb::DeleteRangeResponse& response) {
-  switch (format_) {
-    case Format::kSimple:
-      SimpleDel(response);
-      break;
-    case Format::kJson:
-      out_ << EtcdJson(response) << "\n";
-      break;
-    case Format::kFields:
-      FieldsDel(response);
-      break;
-    case Format::kTable:
-      return Unsupported();
-  }
-  return absl::OkStatus();
+  return SimpleJsonFields(
+      response, [&] { SimpleDel(response); }, [&] { FieldsDel(response); });
 }
 
 absl::Status Printer::Txn(const pb::TxnResponse& response) {

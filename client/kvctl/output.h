@@ -96,6 +96,10 @@ class Printer {
 
  private:
   absl::Status Unsupported() const;
+  // The shape Get, Put and Del share: printers of their own for simple and fields, etcd's
+  // JSON, and no table.
+  template <typename Response, typename Simple, typename Fields>
+  absl::Status SimpleJsonFields(const Response& response, Simple simple, Fields fields);
   void PrintKV(const mvccpb::KeyValue& kv, bool value_only);
   void SimpleGet(const etcdserverpb::RangeResponse& response, bool value_only);
   void SimplePut(const etcdserverpb::PutResponse& response);
