@@ -87,7 +87,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(NodeOptions options) {
   // A snapshot install cut short by a crash is finished before anything reads the state.
   if (absl::Status s = storage::ResumeSnapshotInstall(*node->engine_); !s.ok()) return s;
 
-  absl::StatusOr<std::unique_ptr<storage::RaftLog>> log = storage::RaftLog::Open(node->engine_.get());
+  absl::StatusOr<std::unique_ptr<storage::RaftLog>> log =
+      storage::RaftLog::Open(node->engine_.get());
   if (!log.ok()) return log.status();
   node->raft_log_ = std::move(*log);
 
@@ -115,11 +116,10 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(NodeOptions options) {
     absl::MutexLock lock(&node->members_mu_);
     node->members_ = std::move(*members);
     auto self = node->members_.find(node->member_id_);
-    node->published_ =
-        self != node->members_.end() && self->second.name() == node->options_.name &&
-        std::vector<std::string>(self->second.clienturls().begin(),
-                                 self->second.clienturls().end()) ==
-            node->options_.advertise_client_urls;
+    node->published_ = self != node->members_.end() && self->second.name() == node->options_.name &&
+                       std::vector<std::string>(self->second.clienturls().begin(),
+                                                self->second.clienturls().end()) ==
+                           node->options_.advertise_client_urls;
   }
 
   // Request ids must never repeat, even across restarts: start from the clock.
@@ -145,8 +145,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(NodeOptions options) {
   };
   KVD_CHECK(node->options_.transport_factory != nullptr);
   node->transport_ = node->options_.transport_factory(std::move(transport_options), n, n);
-  node->membership_service_ = std::make_unique<PeerMembershipService>(
-      node->cluster_id_, [n] { return n->Members(); });
+  node->membership_service_ =
+      std::make_unique<PeerMembershipService>(node->cluster_id_, [n] { return n->Members(); });
   for (const etcdserverpb::Member& m : node->Members()) {
     if (m.id() == node->member_id_) continue;
     node->transport_->AddPeer(m.id(), {m.peerurls().begin(), m.peerurls().end()});
@@ -161,14 +161,14 @@ absl::Status Node::Bootstrap() {
   if (!initial.ok()) return initial.status();
   auto self = initial->find(o.name);
   if (self == initial->end()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "couldn't find local name \"", o.name, "\" in the initial cluster configuration"));
+    return absl::InvalidArgumentError(absl::StrCat("couldn't find local name \"", o.name,
+                                                   "\" in the initial cluster configuration"));
   }
   if (Sorted(o.initial_advertise_peer_urls) != self->second) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--initial-cluster has ", o.name, "=", absl::StrJoin(self->second, ","),
-        " but missing from --initial-advertise-peer-urls=",
-        absl::StrJoin(o.initial_advertise_peer_urls, ",")));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--initial-cluster has ", o.name, "=", absl::StrJoin(self->second, ","),
+                     " but missing from --initial-advertise-peer-urls=",
+                     absl::StrJoin(o.initial_advertise_peer_urls, ",")));
   }
   if (o.initial_cluster_state == "existing") return Join(self->second, *initial);
 
@@ -218,9 +218,9 @@ absl::Status Node::Join(const std::vector<std::string>& self_urls,
     if (Sorted({m.peerurls().begin(), m.peerurls().end()}) == self_urls) member_id_ = m.id();
   }
   if (member_id_ == 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "member ", options_.name, " (peer URLs ", absl::StrJoin(self_urls, ","),
-        ") is not in the cluster's membership; add it first (etcdctl member add)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("member ", options_.name, " (peer URLs ", absl::StrJoin(self_urls, ","),
+                     ") is not in the cluster's membership; add it first (etcdctl member add)"));
   }
   // The state itself arrives from the leader as a snapshot; until then the member only
   // needs to know the cluster and its peers.
@@ -241,8 +241,8 @@ void Node::Start(NodeHooks hooks) {
   raft::Config config;
   config.id = member_id_;
   config.heartbeat_tick = 1;
-  config.election_tick = std::max<int>(
-      2, static_cast<int>(options_.election_timeout / options_.heartbeat));
+  config.election_tick =
+      std::max<int>(2, static_cast<int>(options_.election_timeout / options_.heartbeat));
   config.storage = raft_log_.get();
   config.applied = kv_->applied_index();
   config.max_size_per_msg = 1 << 20;
@@ -329,7 +329,8 @@ void Node::ReadIndex(Done done) {
   {
     absl::MutexLock lock(&mu_);
     if (!stopping_) {
-      reads_waiting_.push_back(PendingRead{std::move(done), absl::Now() + options_.request_timeout});
+      reads_waiting_.push_back(
+          PendingRead{std::move(done), absl::Now() + options_.request_timeout});
       return;
     }
   }
@@ -374,8 +375,8 @@ void Node::ProposeConfChange(raftpb::ConfChange cc, Done done) {
   {
     absl::MutexLock lock(&mu_);
     if (!stopping_) {
-      conf_changes_waiting_.push_back(
-          ConfChangeRequest{std::move(cc), std::move(done), absl::Now() + options_.request_timeout});
+      conf_changes_waiting_.push_back(ConfChangeRequest{std::move(cc), std::move(done),
+                                                        absl::Now() + options_.request_timeout});
       return;
     }
   }
@@ -408,8 +409,8 @@ void Node::AddMember(std::vector<std::string> peer_urls, bool is_learner,
     return;
   }
   etcdserverpb::Member member;
-  member.set_id(ComputeMemberId(peer_urls, options_.initial_cluster_token,
-                                absl::ToUnixSeconds(absl::Now())));
+  member.set_id(
+      ComputeMemberId(peer_urls, options_.initial_cluster_token, absl::ToUnixSeconds(absl::Now())));
   for (const std::string& url : peer_urls) member.add_peerurls(url);
   member.set_islearner(is_learner);
   raftpb::ConfChange cc;
@@ -829,7 +830,8 @@ void Node::ApplyTaskNow(ApplyTask& task) {
       std::fprintf(stderr, "kvd: installed snapshot at index %llu (state applied to %llu)\n",
                    static_cast<unsigned long long>(index),
                    static_cast<unsigned long long>(kv_->applied_index()));
-      absl::StatusOr<std::map<uint64_t, etcdserverpb::Member>> members = MemberStore::Load(*engine_);
+      absl::StatusOr<std::map<uint64_t, etcdserverpb::Member>> members =
+          MemberStore::Load(*engine_);
       KVD_CHECK_OK(members.status());
       absl::MutexLock lock(&members_mu_);
       members_ = std::move(*members);
@@ -877,7 +879,8 @@ void Node::ApplyTaskNow(ApplyTask& task) {
       }
     }
     google::protobuf::Message* response = waiter ? waiter->response : nullptr;
-    bool kv_request = req.has_put() || req.has_delete_range() || req.has_txn() || req.has_compaction();
+    bool kv_request =
+        req.has_put() || req.has_delete_range() || req.has_txn() || req.has_compaction();
     absl::Status status = (!kv_request && hooks_.apply_other)
                               ? hooks_.apply_other(*batch, req, response)
                               : applier_->Apply(*batch, req, response);
@@ -909,8 +912,8 @@ void Node::ApplyTaskNow(ApplyTask& task) {
   }
 }
 
-raftpb::ConfState Node::ApplyConfChangeEntry(storage::mvcc::ApplyBatch& batch,
-                                            const raftpb::Entry& entry, bool state_applied) {
+void Node::ApplyConfChangeEntry(storage::mvcc::ApplyBatch& batch, const raftpb::Entry& entry,
+                                bool state_applied) {
   raftpb::ConfChange cc;
   KVD_CHECK(cc.ParseFromString(entry.data()));
   // Raft's own view of the configuration changes on the raft thread.
@@ -918,11 +921,10 @@ raftpb::ConfState Node::ApplyConfChangeEntry(storage::mvcc::ApplyBatch& batch,
   {
     absl::MutexLock lock(&mu_);
     conf_applies_.emplace_back(cc, result);
-    auto done = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return result->has_value() || stopping_;
-    };
+    auto done = [&]()
+                    ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return result->has_value() || stopping_; };
     mu_.Await(absl::Condition(&done));
-    if (!result->has_value()) return raftpb::ConfState();  // stopping
+    if (!result->has_value()) return;  // stopping
   }
   raftpb::ConfState cs = **result;
   conf_history_.emplace_back(entry.index(), cs);
@@ -970,7 +972,6 @@ raftpb::ConfState Node::ApplyConfChangeEntry(storage::mvcc::ApplyBatch& batch,
     }
   }
   if (done) std::move(done)(absl::OkStatus());
-  return cs;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -213,9 +213,10 @@ class Node : private RaftReceiver, private SnapshotSource {
   void ExpireWaiters(absl::Time now);
   void ApplyLoop();
   void ApplyTaskNow(ApplyTask& task);
-  // Applies one conf change entry's membership effect; returns the new ConfState.
-  raftpb::ConfState ApplyConfChangeEntry(storage::mvcc::ApplyBatch& batch,
-                                         const raftpb::Entry& entry, bool state_applied);
+  // Applies one conf change entry: to raft (on the raft thread), and, unless the state
+  // already holds it, to the membership records.
+  void ApplyConfChangeEntry(storage::mvcc::ApplyBatch& batch, const raftpb::Entry& entry,
+                            bool state_applied);
   void CompactLoop();
   void ProposeConfChange(raftpb::ConfChange cc, Done done);
   uint64_t NextRequestId() { return next_request_id_.fetch_add(1); }
@@ -229,7 +230,7 @@ class Node : private RaftReceiver, private SnapshotSource {
   std::unique_ptr<Transport> transport_;
   std::unique_ptr<grpc::Service> membership_service_;
   std::unique_ptr<raft::RawNode> raw_;  // raft thread only (after Start)
-  bool raft_leader_ = false;             // raft thread only: raw_ is the leader
+  bool raft_leader_ = false;            // raft thread only: raw_ is the leader
   uint64_t member_id_ = 0;
   uint64_t cluster_id_ = 0;
   std::atomic<uint64_t> next_request_id_{0};
