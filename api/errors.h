@@ -11,10 +11,18 @@
 namespace kvd::errors {
 
 // Requests that can never be served as sent.
-inline absl::Status EmptyKey() { return absl::InvalidArgumentError("etcdserver: key is not provided"); }
-inline absl::Status KeyNotFound() { return absl::InvalidArgumentError("etcdserver: key not found"); }
-inline absl::Status ValueProvided() { return absl::InvalidArgumentError("etcdserver: value is provided"); }
-inline absl::Status LeaseProvided() { return absl::InvalidArgumentError("etcdserver: lease is provided"); }
+inline absl::Status EmptyKey() {
+  return absl::InvalidArgumentError("etcdserver: key is not provided");
+}
+inline absl::Status KeyNotFound() {
+  return absl::InvalidArgumentError("etcdserver: key not found");
+}
+inline absl::Status ValueProvided() {
+  return absl::InvalidArgumentError("etcdserver: value is provided");
+}
+inline absl::Status LeaseProvided() {
+  return absl::InvalidArgumentError("etcdserver: lease is provided");
+}
 inline absl::Status TooManyOps() {
   return absl::InvalidArgumentError("etcdserver: too many operations in txn request");
 }
@@ -40,11 +48,15 @@ inline absl::Status NoSpace() {
 }
 
 // Leases.
-inline absl::Status LeaseNotFound() { return absl::NotFoundError("etcdserver: requested lease not found"); }
+inline absl::Status LeaseNotFound() {
+  return absl::NotFoundError("etcdserver: requested lease not found");
+}
 inline absl::Status LeaseExists() {
   return absl::FailedPreconditionError("etcdserver: lease already exists");
 }
-inline absl::Status LeaseTtlTooLarge() { return absl::OutOfRangeError("etcdserver: too large lease TTL"); }
+inline absl::Status LeaseTtlTooLarge() {
+  return absl::OutOfRangeError("etcdserver: too large lease TTL");
+}
 
 // Cluster state.
 inline absl::Status NoLeader() { return absl::UnavailableError("etcdserver: no leader"); }

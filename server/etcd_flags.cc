@@ -24,7 +24,8 @@ ABSL_FLAG(std::string, config_file, "",
 // Member.
 ABSL_FLAG(std::string, name, "default", "Human-readable name for this member.");
 ABSL_FLAG(std::string, data_dir, "", "Path to the data directory (default: ${name}.etcd).");
-ABSL_FLAG(std::string, wal_dir, "", "Accepted for etcd compatibility; kvd keeps its log in --data-dir.");
+ABSL_FLAG(std::string, wal_dir, "",
+          "Accepted for etcd compatibility; kvd keeps its log in --data-dir.");
 ABSL_FLAG(std::string, listen_client_urls, "http://localhost:2379",
           "Comma-separated URLs to listen on for client traffic.");
 ABSL_FLAG(std::string, advertise_client_urls, "http://localhost:2379",
@@ -35,7 +36,8 @@ ABSL_FLAG(std::string, initial_advertise_peer_urls, "http://localhost:2380",
           "Comma-separated peer URLs of this member to advertise to the rest of the cluster.");
 ABSL_FLAG(std::string, initial_cluster, "default=http://localhost:2380",
           "Initial cluster configuration for bootstrapping: name=peer-url,...");
-ABSL_FLAG(std::string, initial_cluster_state, "new", "Initial cluster state ('new' or 'existing').");
+ABSL_FLAG(std::string, initial_cluster_state, "new",
+          "Initial cluster state ('new' or 'existing').");
 ABSL_FLAG(std::string, initial_cluster_token, "etcd-cluster",
           "Initial cluster token for the cluster during bootstrap.");
 ABSL_FLAG(uint64_t, heartbeat_interval, 100, "Time (in milliseconds) of a heartbeat interval.");
@@ -61,7 +63,8 @@ ABSL_FLAG(bool, enable_v2, false, "Accepted for etcd compatibility; kvd serves t
 ABSL_FLAG(bool, enable_pprof, false, "Accepted for etcd compatibility.");
 ABSL_FLAG(std::string, metrics, "basic", "Accepted for etcd compatibility.");
 ABSL_FLAG(std::string, listen_metrics_urls, "", "Accepted for etcd compatibility.");
-ABSL_FLAG(bool, strict_reconfig_check, true, "Reject reconfiguration requests that would cause quorum loss.");
+ABSL_FLAG(bool, strict_reconfig_check, true,
+          "Reject reconfiguration requests that would cause quorum loss.");
 ABSL_FLAG(bool, force_new_cluster, false, "Force to create a new one member cluster.");
 ABSL_FLAG(uint64_t, max_snapshots, 5, "Accepted for etcd compatibility.");
 ABSL_FLAG(uint64_t, max_wals, 5, "Accepted for etcd compatibility.");
@@ -208,11 +211,10 @@ absl::StatusOr<ServerConfig> ParseEtcdFlags(int argc, char** argv) {
   std::vector<std::string> args = NormalizeArgs(argc, argv);
   std::vector<char*> c_args;
   for (std::string& a : args) c_args.push_back(a.data());
-  std::vector<char*> positional = absl::ParseCommandLine(static_cast<int>(c_args.size()),
-                                                         c_args.data());
+  std::vector<char*> positional =
+      absl::ParseCommandLine(static_cast<int>(c_args.size()), c_args.data());
   if (positional.size() > 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("'", positional[1], "' is not a valid flag"));
+    return absl::InvalidArgumentError(absl::StrCat("'", positional[1], "' is not a valid flag"));
   }
   if (std::string path = absl::GetFlag(FLAGS_config_file); !path.empty()) {
     if (absl::Status s = ApplyConfigFile(path); !s.ok()) return s;
@@ -257,16 +259,16 @@ absl::StatusOr<ServerConfig> ParseEtcdFlags(int argc, char** argv) {
     return absl::InvalidArgumentError("--heartbeat-interval must be > 0");
   }
   if (config.election_timeout < 5 * config.heartbeat) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--election-timeout[", absl::GetFlag(FLAGS_election_timeout),
-        "ms] should be at least as 5 times as --heartbeat-interval[",
-        absl::GetFlag(FLAGS_heartbeat_interval), "ms]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--election-timeout[", absl::GetFlag(FLAGS_election_timeout),
+                     "ms] should be at least as 5 times as --heartbeat-interval[",
+                     absl::GetFlag(FLAGS_heartbeat_interval), "ms]"));
   }
 
   if (config.initial_cluster_state != "new" && config.initial_cluster_state != "existing") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--initial-cluster-state: must be 'new' or 'existing', not '",
-        config.initial_cluster_state, "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--initial-cluster-state: must be 'new' or 'existing', not '",
+                     config.initial_cluster_state, "'"));
   }
   if (!absl::GetFlag(FLAGS_cert_file).empty() || !absl::GetFlag(FLAGS_peer_cert_file).empty() ||
       absl::GetFlag(FLAGS_auto_tls) || absl::GetFlag(FLAGS_peer_auto_tls)) {

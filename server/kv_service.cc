@@ -29,8 +29,8 @@ grpc::ServerUnaryReactor* Reject(grpc::CallbackServerContext* ctx, const absl::S
 
 // Runs read after a ReadIndex unless serializable, then answers with its result.
 template <typename Response, typename Read>
-grpc::ServerUnaryReactor* ServeRead(Node* node, grpc::CallbackServerContext* ctx,
-                                    bool serializable, Response* resp, Read read) {
+grpc::ServerUnaryReactor* ServeRead(Node* node, grpc::CallbackServerContext* ctx, bool serializable,
+                                    Response* resp, Read read) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   auto serve = [node, reactor, resp, read = std::move(read)](absl::Status ready) {
     if (!ready.ok()) {
@@ -123,10 +123,9 @@ grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* ctx,
     return Reject(ctx, s);
   }
   if (IsReadOnlyTxn(*req)) {
-    return ServeRead(node_, ctx, IsSerializableTxn(*req), resp,
-                     [req](const storage::mvcc::KvView& view) {
-                       return ApplyReadOnlyTxn(view, *req);
-                     });
+    return ServeRead(
+        node_, ctx, IsSerializableTxn(*req), resp,
+        [req](const storage::mvcc::KvView& view) { return ApplyReadOnlyTxn(view, *req); });
   }
   internalpb::Request proposal;
   *proposal.mutable_txn() = *req;
@@ -145,21 +144,18 @@ grpc::ServerUnaryReactor* KvService::Compact(grpc::CallbackServerContext* ctx,
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   bool physical = req->physical();
   int64_t rev = req->revision();
-  node_->Propose(std::move(proposal), resp,
-                 [this, reactor, resp, physical, rev](absl::Status s) {
-                   if (!s.ok()) {
-                     reactor->Finish(ToGrpc(s));
-                     return;
-                   }
-                   node_->FillHeader(resp->mutable_header());
-                   if (!physical) {
-                     reactor->Finish(grpc::Status::OK);
-                     return;
-                   }
-                   node_->WaitCompacted(rev, [reactor](absl::Status done) {
-                     reactor->Finish(ToGrpc(done));
-                   });
-                 });
+  node_->Propose(std::move(proposal), resp, [this, reactor, resp, physical, rev](absl::Status s) {
+    if (!s.ok()) {
+      reactor->Finish(ToGrpc(s));
+      return;
+    }
+    node_->FillHeader(resp->mutable_header());
+    if (!physical) {
+      reactor->Finish(grpc::Status::OK);
+      return;
+    }
+    node_->WaitCompacted(rev, [reactor](absl::Status done) { reactor->Finish(ToGrpc(done)); });
+  });
   return reactor;
 }
 

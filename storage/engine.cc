@@ -1,9 +1,10 @@
 #include "storage/engine.h"
 
+#include <sys/statvfs.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <sys/statvfs.h>
 #include <system_error>
 #include <vector>
 
@@ -32,9 +33,10 @@ absl::Status CheckDirectoryIsOurs(const std::filesystem::path& path) {
   }
   if (std::filesystem::is_empty(path, ec)) return absl::OkStatus();
   if (!std::filesystem::exists(path / "CURRENT", ec)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        path.string(), " is not empty and does not hold a kvd store (no RocksDB CURRENT file); "
-                       "refusing to use it"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(path.string(),
+                     " is not empty and does not hold a kvd store (no RocksDB CURRENT file); "
+                     "refusing to use it"));
   }
   return absl::OkStatus();
 }
@@ -116,9 +118,8 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& option
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(db_options, options.path, descriptors, &handles, &raw);
   if (!s.ok()) {
-    return absl::Status(FromRocks(s).code(),
-                        absl::StrCat("cannot open kvd store at ", options.path, ": ",
-                                     s.ToString()));
+    return absl::Status(FromRocks(s).code(), absl::StrCat("cannot open kvd store at ", options.path,
+                                                          ": ", s.ToString()));
   }
   std::unique_ptr<Engine> engine(new Engine());
   engine->path_ = options.path;
@@ -133,13 +134,13 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& option
     batch.Put(engine->cf(Cf::kMeta), kFormatKey, kFormatValue);
     if (absl::Status w = engine->Write(&batch, /*sync=*/true); !w.ok()) return w;
   } else if (!format.ok()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        options.path, " holds a RocksDB database that is not a kvd store (",
-        format.status().message(), ")"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(options.path, " holds a RocksDB database that is not a kvd store (",
+                     format.status().message(), ")"));
   } else if (*format != kFormatValue) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        options.path, " holds kvd store format '", *format, "'; this binary reads '",
-        kFormatValue, "'"));
+    return absl::FailedPreconditionError(absl::StrCat(options.path, " holds kvd store format '",
+                                                      *format, "'; this binary reads '",
+                                                      kFormatValue, "'"));
   }
   return engine;
 }
@@ -172,8 +173,7 @@ absl::Status Engine::Write(rocksdb::WriteBatch* batch, bool sync) {
     // error state in which other threads' writes misbehave. Nothing may be acknowledged
     // after it, and going on risks wrong state: stop now, saying why. The synced raft log
     // and the applied index make the restart resume exactly where the disk stopped.
-    std::fprintf(stderr, "kvd: fatal: storage write failed, stopping: %s\n",
-                 s.ToString().c_str());
+    std::fprintf(stderr, "kvd: fatal: storage write failed, stopping: %s\n", s.ToString().c_str());
     std::fflush(stderr);
     std::_Exit(1);
   }

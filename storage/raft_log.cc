@@ -40,7 +40,8 @@ absl::StatusOr<std::optional<Proto>> ReadProto(Engine* engine, Cf cf, const char
   if (absl::IsNotFound(bytes.status())) return std::optional<Proto>();
   if (!bytes.ok()) return bytes.status();
   Proto proto;
-  if (!proto.ParseFromString(*bytes)) return Corrupt(absl::StrCat("record '", key, "' does not parse"));
+  if (!proto.ParseFromString(*bytes))
+    return Corrupt(absl::StrCat("record '", key, "' does not parse"));
   return std::optional<Proto>(std::move(proto));
 }
 
@@ -132,7 +133,8 @@ absl::StatusOr<raftpb::Entry> RaftLog::ReadEntry(uint64_t index) const {
   absl::StatusOr<std::string> bytes = engine_->Get(Cf::kRaftLog, IndexKey(index));
   if (!bytes.ok()) return Corrupt(absl::StrCat("entry ", index, ": ", bytes.status().message()));
   raftpb::Entry entry;
-  if (!entry.ParseFromString(*bytes)) return Corrupt(absl::StrCat("entry ", index, " does not parse"));
+  if (!entry.ParseFromString(*bytes))
+    return Corrupt(absl::StrCat("entry ", index, " does not parse"));
   return entry;
 }
 
@@ -268,7 +270,8 @@ absl::Status RaftLog::Persist(const raft::Ready& rd, const std::string& snapshot
   return absl::OkStatus();
 }
 
-absl::Status RaftLog::Bootstrap(uint64_t index, uint64_t term, const raftpb::ConfState& conf_state) {
+absl::Status RaftLog::Bootstrap(uint64_t index, uint64_t term,
+                                const raftpb::ConfState& conf_state) {
   absl::MutexLock lock(&mu_);
   KVD_CHECK(last_ == 0 && log_start_.index() == 0);
   raftpb::SnapshotMetadata start;

@@ -29,8 +29,7 @@ int Compare3(const T& a, const T& b) {
 }
 
 // Orders kvs as etcd does: stable on ties, so equal elements keep key order.
-void SortKvs(std::vector<mvccpb::KeyValue>* kvs, RangeRequest::SortTarget target,
-             bool descend) {
+void SortKvs(std::vector<mvccpb::KeyValue>* kvs, RangeRequest::SortTarget target, bool descend) {
   auto cmp = [target](const mvccpb::KeyValue& a, const mvccpb::KeyValue& b) {
     switch (target) {
       case RangeRequest::VERSION:
@@ -46,13 +45,11 @@ void SortKvs(std::vector<mvccpb::KeyValue>* kvs, RangeRequest::SortTarget target
     }
   };
   if (descend) {
-    std::stable_sort(kvs->begin(), kvs->end(), [&](const auto& a, const auto& b) {
-      return cmp(a, b) > 0;
-    });
+    std::stable_sort(kvs->begin(), kvs->end(),
+                     [&](const auto& a, const auto& b) { return cmp(a, b) > 0; });
   } else {
-    std::stable_sort(kvs->begin(), kvs->end(), [&](const auto& a, const auto& b) {
-      return cmp(a, b) < 0;
-    });
+    std::stable_sort(kvs->begin(), kvs->end(),
+                     [&](const auto& a, const auto& b) { return cmp(a, b) < 0; });
   }
 }
 

@@ -53,12 +53,12 @@ absl::StatusOr<std::map<std::string, std::vector<std::string>>> ParseInitialClus
   for (absl::string_view part : absl::StrSplit(initial_cluster, ',', absl::SkipWhitespace())) {
     std::vector<std::string> kv = absl::StrSplit(part, absl::MaxSplits('=', 1));
     if (kv.size() != 2 || kv[0].empty() || kv[1].empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--initial-cluster: '", part, "' is not name=url"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--initial-cluster: '", part, "' is not name=url"));
     }
     if (!absl::StartsWith(kv[1], "http://") && !absl::StartsWith(kv[1], "https://")) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--initial-cluster: URL scheme must be http or https: ", kv[1]));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--initial-cluster: URL scheme must be http or https: ", kv[1]));
     }
     members[kv[0]].push_back(kv[1]);
   }

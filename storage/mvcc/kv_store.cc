@@ -12,10 +12,10 @@ namespace kvd::storage::mvcc {
 namespace {
 
 // meta column family keys.
-constexpr char kMetaRevision[] = "revision";            // BE64: current main revision
-constexpr char kMetaCompactRev[] = "compact_rev";       // BE64: reads below fail
-constexpr char kMetaCompactedRev[] = "compacted_rev";   // BE64: physically removed up to
-constexpr char kMetaAppliedIndex[] = "applied_index";   // BE64: raft index of the last apply
+constexpr char kMetaRevision[] = "revision";           // BE64: current main revision
+constexpr char kMetaCompactRev[] = "compact_rev";      // BE64: reads below fail
+constexpr char kMetaCompactedRev[] = "compacted_rev";  // BE64: physically removed up to
+constexpr char kMetaAppliedIndex[] = "applied_index";  // BE64: raft index of the last apply
 
 // lease column family: 'k' ‖ BE64(lease) ‖ user_key → "" for every key attached to a lease.
 std::string LeaseKeyIndex(int64_t lease, std::string_view user_key) {
@@ -52,8 +52,7 @@ bool StartsWith(const rocksdb::Slice& s, std::string_view prefix) {
 // Calls visit(user_key, mod_revision, record) for every key of range live at rev, in key
 // order, while visit returns true. it may be any iterator over the kv column family.
 template <typename Visit>
-absl::Status VisitLive(rocksdb::Iterator* it, const KeyRange& range, int64_t rev,
-                       Visit&& visit) {
+absl::Status VisitLive(rocksdb::Iterator* it, const KeyRange& range, int64_t rev, Visit&& visit) {
   std::string upper;
   if (range.single()) {
     upper = KeySuccessorPrefix(range.key());
@@ -67,8 +66,7 @@ absl::Status VisitLive(rocksdb::Iterator* it, const KeyRange& range, int64_t rev
     rocksdb::Slice encoded = it->key();
     if (!upper.empty() && encoded.compare(upper) >= 0) break;
     Revision version;
-    if (!DecodeVersionKey(std::string_view(encoded.data(), encoded.size()), &user_key,
-                          &version)) {
+    if (!DecodeVersionKey(std::string_view(encoded.data(), encoded.size()), &user_key, &version)) {
       return CorruptKey("range");
     }
     std::string prefix(encoded.data(), encoded.size() - 16);
@@ -117,15 +115,15 @@ absl::StatusOr<RangeResult> RangeOn(rocksdb::Iterator* it, const KeyRange& range
   if (rev < compact_rev) return errors::Compacted();
   RangeResult result;
   result.rev = current_rev;
-  absl::Status s = VisitLive(it, range, rev, [&](std::string_view key, int64_t mod,
-                                                 const ValueRecord& record) {
-    ++result.count;
-    if (!options.count_only &&
-        (options.limit <= 0 || static_cast<int64_t>(result.kvs.size()) < options.limit)) {
-      result.kvs.push_back(MakeKeyValue(key, mod, record));
-    }
-    return true;
-  });
+  absl::Status s =
+      VisitLive(it, range, rev, [&](std::string_view key, int64_t mod, const ValueRecord& record) {
+        ++result.count;
+        if (!options.count_only &&
+            (options.limit <= 0 || static_cast<int64_t>(result.kvs.size()) < options.limit)) {
+          result.kvs.push_back(MakeKeyValue(key, mod, record));
+        }
+        return true;
+      });
   if (!s.ok()) return s;
   return result;
 }
@@ -392,16 +390,15 @@ absl::Status KvStore::Reload() {
   absl::StatusOr<uint64_t> compact = ReadMetaInt(engine_, kMetaCompactRev, kNever);
   absl::StatusOr<uint64_t> compacted = ReadMetaInt(engine_, kMetaCompactedRev, 0);
   absl::StatusOr<uint64_t> applied = ReadMetaInt(engine_, kMetaAppliedIndex, 0);
-  for (const absl::Status& s : {rev.status(), compact.status(), compacted.status(),
-                                applied.status()}) {
+  for (const absl::Status& s :
+       {rev.status(), compact.status(), compacted.status(), applied.status()}) {
     if (!s.ok()) return s;
   }
   int64_t compact_rev = *compact == kNever ? -1 : static_cast<int64_t>(*compact);
   if (static_cast<int64_t>(*compacted) > std::max<int64_t>(compact_rev, 0) ||
       compact_rev > static_cast<int64_t>(*rev)) {
     return absl::DataLossError(absl::StrCat("inconsistent revisions in meta: revision ", *rev,
-                                            ", compact ", compact_rev, ", compacted ",
-                                            *compacted));
+                                            ", compact ", compact_rev, ", compacted ", *compacted));
   }
   absl::MutexLock lock(&mu_);
   current_rev_ = static_cast<int64_t>(*rev);

@@ -192,7 +192,7 @@ class ApplyBatch final : public KvView {
   KvStore* store_;
   mutable rocksdb::WriteBatchWithIndex batch_;  // mutable: iterating it is a read
   bool txn_open_ = false;
-  int64_t begin_rev_;     // revision before the open request (or the batch's last)
+  int64_t begin_rev_;  // revision before the open request (or the batch's last)
   int64_t txn_changes_ = 0;
   int64_t compact_rev_;
   std::optional<int64_t> new_compact_rev_;
@@ -239,8 +239,7 @@ class KvStore {
   explicit KvStore(Engine* engine) : engine_(engine) {}
 
   // Publishes a committed batch to readers.
-  void Publish(int64_t rev, int64_t compact_rev, uint64_t applied_index)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  void Publish(int64_t rev, int64_t compact_rev, uint64_t applied_index) ABSL_LOCKS_EXCLUDED(mu_);
 
   Engine* const engine_;
   mutable absl::Mutex mu_;
