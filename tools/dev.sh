@@ -17,6 +17,7 @@ packages=(
   libabsl-dev libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   librocksdb-dev libgtest-dev libgmock-dev libbenchmark-dev
   etcd-server etcd-client python3 python3-etcd3 python3-pytest
+  python3-grpcio python3-protobuf iproute2 nftables faketime procps
 )
 
 install_deps() {
