@@ -79,6 +79,12 @@ ABSL_FLAG(std::string, peer_key_file, "", "Path to the peer server TLS key file.
 ABSL_FLAG(bool, peer_client_cert_auth, false, "Enable peer client cert authentication.");
 ABSL_FLAG(std::string, peer_trusted_ca_file, "", "Path to the peer server TLS trusted CA file.");
 ABSL_FLAG(bool, peer_auto_tls, false, "Peer TLS using generated certificates.");
+// Testing only: the fault harness (tools/jepsen) proves it can catch these.
+ABSL_FLAG(std::string, kvd_plant_bug, "",
+          "TEST ONLY, never in production: plant a known bug so that the fault harness can "
+          "show it catches it. Comma-separated: 'local-reads' (linearizable reads served "
+          "from local state without ReadIndex), 'no-fsync' (the log is written without "
+          "fsync: acknowledged writes can be lost by a power loss).");
 
 namespace kvd::server {
 namespace {
@@ -269,6 +275,17 @@ absl::StatusOr<ServerConfig> ParseEtcdFlags(int argc, char** argv) {
     return absl::InvalidArgumentError(
         absl::StrCat("--initial-cluster-state: must be 'new' or 'existing', not '",
                      config.initial_cluster_state, "'"));
+  }
+  for (absl::string_view bug :
+       absl::StrSplit(absl::GetFlag(FLAGS_kvd_plant_bug), ',', absl::SkipWhitespace())) {
+    if (bug == "local-reads") {
+      config.plant_local_reads = true;
+    } else if (bug == "no-fsync") {
+      config.plant_no_fsync = true;
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--kvd-plant-bug: unknown bug '", bug, "' (known: local-reads, no-fsync)"));
+    }
   }
   if (!absl::GetFlag(FLAGS_cert_file).empty() || !absl::GetFlag(FLAGS_peer_cert_file).empty() ||
       absl::GetFlag(FLAGS_auto_tls) || absl::GetFlag(FLAGS_peer_auto_tls)) {

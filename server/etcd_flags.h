@@ -33,6 +33,10 @@ struct ServerConfig {
   absl::Duration heartbeat;
   absl::Duration election_timeout;
   uint64_t snapshot_count = 0;
+  // --kvd-plant-bug (tests of the fault harness only): serve linearizable reads locally
+  // without ReadIndex; write the raft log without fsync.
+  bool plant_local_reads = false;
+  bool plant_no_fsync = false;
 };
 
 // Parses argv (exits on --help / --version as etcd does). Errors name the offending flag.

@@ -84,7 +84,7 @@ grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* ctx,
     return Reject(ctx, errors::RpcNotSupportedForLearner());
   }
   if (absl::Status s = CheckRangeRequest(*req); !s.ok()) return Reject(ctx, s);
-  return ServeRead(node_, ctx, req->serializable(), resp,
+  return ServeRead(node_, ctx, req->serializable() || limits_.plant_local_reads, resp,
                    [req](const storage::mvcc::KvView& view) { return ApplyRange(view, *req); });
 }
 
@@ -124,7 +124,7 @@ grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* ctx,
   }
   if (IsReadOnlyTxn(*req)) {
     return ServeRead(
-        node_, ctx, IsSerializableTxn(*req), resp,
+        node_, ctx, IsSerializableTxn(*req) || limits_.plant_local_reads, resp,
         [req](const storage::mvcc::KvView& view) { return ApplyReadOnlyTxn(view, *req); });
   }
   internalpb::Request proposal;

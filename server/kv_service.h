@@ -22,6 +22,9 @@ struct RequestLimits {
   // Asked before a write is proposed (MaintenanceService::AdmitWrite: alarms and the
   // backend quota); an error is the answer. Unset: every write is proposed.
   std::function<absl::Status(const internalpb::Request&)> admit_write;
+  // --kvd-plant-bug=local-reads (fault-harness tests only): every read is served from the
+  // local state as if serializable, without ReadIndex, so it can be stale.
+  bool plant_local_reads = false;
 };
 
 class KvService final : public etcdserverpb::KV::CallbackService {

@@ -42,6 +42,17 @@ int Run(int argc, char** argv) {
     return 2;
   }
 
+  if (config->plant_local_reads || config->plant_no_fsync) {
+    std::fprintf(stderr,
+                 "kvd: WARNING: ******************************************************\n"
+                 "kvd: WARNING: --kvd-plant-bug is set: this member has a KNOWN BUG planted\n"
+                 "kvd: WARNING: for testing the fault harness:%s%s\n"
+                 "kvd: WARNING: NEVER run it with data you care about.\n"
+                 "kvd: WARNING: ******************************************************\n",
+                 config->plant_local_reads ? " local-reads (stale linearizable reads)" : "",
+                 config->plant_no_fsync ? " no-fsync (acknowledged writes can be lost)" : "");
+  }
+
   // Signals go to the thread that waits for them, never to gRPC's or the node's threads.
   sigset_t signals;
   sigemptyset(&signals);
@@ -60,6 +71,7 @@ int Run(int argc, char** argv) {
   node_options.heartbeat = config->heartbeat;
   node_options.election_timeout = config->election_timeout;
   node_options.snapshot_count = config->snapshot_count;
+  node_options.plant_no_fsync = config->plant_no_fsync;
   node_options.transport_factory = kvd::server::NewGrpcTransport;
   absl::StatusOr<std::unique_ptr<kvd::server::Node>> node =
       kvd::server::Node::Open(node_options);
@@ -123,6 +135,7 @@ int Run(int argc, char** argv) {
   kvd::server::RequestLimits limits;
   limits.max_request_bytes = config->max_request_bytes;
   limits.max_txn_ops = config->max_txn_ops;
+  limits.plant_local_reads = config->plant_local_reads;
   limits.admit_write = [&maintenance_service](const kvd::internalpb::Request& req) {
     return maintenance_service.AdmitWrite(req);
   };

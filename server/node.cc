@@ -81,6 +81,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(NodeOptions options) {
 
   storage::EngineOptions engine_options;
   engine_options.path = (data_dir / "member" / "kvd").string();
+  engine_options.plant_no_fsync = o.plant_no_fsync;
   absl::StatusOr<std::unique_ptr<storage::Engine>> engine = storage::Engine::Open(engine_options);
   if (!engine.ok()) return engine.status();
   node->engine_ = std::move(*engine);

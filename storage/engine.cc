@@ -124,6 +124,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& option
   std::unique_ptr<Engine> engine(new Engine());
   engine->path_ = options.path;
   engine->reserve_bytes_ = options.reserve_bytes;
+  engine->plant_no_fsync_ = options.plant_no_fsync;
   engine->db_.reset(raw);
   engine->default_cf_ = handles[0];
   for (int i = 0; i < kCfCount; ++i) engine->handles_[i] = handles[i + 1];
@@ -166,7 +167,7 @@ absl::Status Engine::Write(rocksdb::WriteBatch* batch, bool sync) {
     std::_Exit(1);
   }
   rocksdb::WriteOptions wo;
-  wo.sync = sync;
+  wo.sync = sync && !plant_no_fsync_;
   rocksdb::Status s = db_->Write(wo, batch);
   if (!s.ok() && !s.IsBusy() && !s.IsTryAgain()) {
     // A write that did not reach the disk (full disk, I/O error) leaves RocksDB in an

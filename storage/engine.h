@@ -52,6 +52,9 @@ struct EngineOptions {
   // write that would start with less free space than this stops the process first, saying
   // why; memtable flushes and compactions need room of this order too.
   int64_t reserve_bytes = 64 << 20;
+  // Testing only (kvd --kvd-plant-bug=no-fsync): Write(sync=true) does not sync, so an
+  // acknowledged write can be lost by a power loss. Proves the fault harness catches it.
+  bool plant_no_fsync = false;
 };
 
 // Converts a RocksDB status into the closest absl status, keeping its text.
@@ -96,6 +99,7 @@ class Engine {
 
   std::string path_;
   int64_t reserve_bytes_ = 0;
+  bool plant_no_fsync_ = false;
   std::unique_ptr<rocksdb::DB> db_;
   std::array<rocksdb::ColumnFamilyHandle*, kCfCount> handles_{};
   rocksdb::ColumnFamilyHandle* default_cf_ = nullptr;
