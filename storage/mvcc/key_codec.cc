@@ -1,5 +1,7 @@
 #include "storage/mvcc/key_codec.h"
 
+#include <cstring>
+
 #include "storage/engine.h"
 
 namespace kvd::storage::mvcc {
@@ -79,25 +81,44 @@ std::string KeySuccessorPrefix(std::string_view user_key) {
 }
 
 std::optional<size_t> PrefixLength(std::string_view encoded) {
-  for (size_t i = 0; i + 1 < encoded.size(); ++i) {
-    if (encoded[i] != kEscape) continue;
-    if (encoded[i + 1] == kTerminator) return i + 2;
-    if (encoded[i + 1] != kEscapedNul) return std::nullopt;
-    ++i;  // skip the escaped NUL's second byte
+  const char* begin = encoded.data();
+  const char* end = begin + encoded.size();
+  for (const char* p = begin; p + 1 < end; p += 2) {
+    p = static_cast<const char*>(std::memchr(p, kEscape, static_cast<size_t>(end - p - 1)));
+    if (p == nullptr) return std::nullopt;
+    if (p[1] == kTerminator) return static_cast<size_t>(p - begin) + 2;
+    if (p[1] != kEscapedNul) return std::nullopt;
+    // p += 2 skips the escaped NUL's two bytes
   }
   return std::nullopt;
 }
 
-bool DecodeVersionKey(std::string_view encoded, std::string* user_key, Revision* rev) {
+bool SplitVersionKey(std::string_view encoded, size_t* prefix_len, Revision* rev) {
   std::optional<size_t> prefix = PrefixLength(encoded);
   if (!prefix || encoded.size() != *prefix + kRevisionBytes) return false;
-  user_key->clear();
-  for (size_t i = 0; i + 2 < *prefix; ++i) {
-    user_key->push_back(encoded[i]);
-    if (encoded[i] == kEscape) ++i;
-  }
+  *prefix_len = *prefix;
   rev->main = static_cast<int64_t>(~GetBigEndian64(encoded.data() + *prefix));
   rev->sub = static_cast<int64_t>(~GetBigEndian64(encoded.data() + *prefix + 8));
+  return true;
+}
+
+void UnescapeKeyPrefix(std::string_view prefix, std::string* user_key) {
+  std::string_view escaped = prefix.substr(0, prefix.size() >= 2 ? prefix.size() - 2 : 0);
+  if (escaped.find(kEscape) == std::string_view::npos) {
+    user_key->assign(escaped.data(), escaped.size());
+    return;
+  }
+  user_key->clear();
+  for (size_t i = 0; i < escaped.size(); ++i) {
+    user_key->push_back(escaped[i]);
+    if (escaped[i] == kEscape) ++i;
+  }
+}
+
+bool DecodeVersionKey(std::string_view encoded, std::string* user_key, Revision* rev) {
+  size_t prefix_len = 0;
+  if (!SplitVersionKey(encoded, &prefix_len, rev)) return false;
+  UnescapeKeyPrefix(encoded.substr(0, prefix_len), user_key);
   return true;
 }
 

@@ -49,6 +49,13 @@ std::string KeySuccessorPrefix(std::string_view user_key);
 // Splits a kv-family key. Returns false if it is not well formed (corruption).
 bool DecodeVersionKey(std::string_view encoded, std::string* user_key, Revision* rev);
 
+// Splits a kv-family key without decoding the user key: *prefix_len is the length of its
+// escaped prefix (PrefixLength). Returns false if it is not well formed (corruption).
+bool SplitVersionKey(std::string_view encoded, size_t* prefix_len, Revision* rev);
+
+// The user key of an escaped prefix (escape(user_key) ‖ 0x00 0x01), into *user_key.
+void UnescapeKeyPrefix(std::string_view prefix, std::string* user_key);
+
 // Length of the escaped prefix (including the 0x00 0x01 terminator) of a kv-family key,
 // or nullopt if none: two encoded keys belong to the same user key iff these prefixes match.
 std::optional<size_t> PrefixLength(std::string_view encoded);

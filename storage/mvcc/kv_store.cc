@@ -49,8 +49,17 @@ bool StartsWith(const rocksdb::Slice& s, std::string_view prefix) {
   return s.size() >= prefix.size() && std::string_view(s.data(), prefix.size()) == prefix;
 }
 
-// Calls visit(user_key, mod_revision, record) for every key of range live at rev, in key
-// order, while visit returns true. it may be any iterator over the kv column family.
+// A live version found by VisitLive. Its views point into the iterator's current entry:
+// valid only during the visit.
+struct LiveVersion {
+  std::string_view prefix;  // escape(user_key) ‖ 0x00 0x01
+  int64_t mod_revision;
+  ValueRecord record;
+};
+
+// Calls visit(version) for every key of range live at rev, in key order, while visit
+// returns true. it may be any iterator over the kv column family. Decodes no user key
+// (visitors that only count need none).
 template <typename Visit>
 absl::Status VisitLive(rocksdb::Iterator* it, const KeyRange& range, int64_t rev, Visit&& visit) {
   std::string upper;
@@ -61,34 +70,37 @@ absl::Status VisitLive(rocksdb::Iterator* it, const KeyRange& range, int64_t rev
     if (!range.unbounded()) upper = KeyPrefix(range.end());
     it->Seek(KeyPrefix(range.key()));
   }
-  std::string user_key;
+  std::string seek;  // reused: a key to seek to
   while (it->Valid()) {
-    rocksdb::Slice encoded = it->key();
+    rocksdb::Slice raw_key = it->key();
+    std::string_view encoded(raw_key.data(), raw_key.size());
     if (!upper.empty() && encoded.compare(upper) >= 0) break;
     Revision version;
-    if (!DecodeVersionKey(std::string_view(encoded.data(), encoded.size()), &user_key, &version)) {
-      return CorruptKey("range");
-    }
-    std::string prefix(encoded.data(), encoded.size() - 16);
+    size_t prefix_len = 0;
+    if (!SplitVersionKey(encoded, &prefix_len, &version)) return CorruptKey("range");
     if (version.main > rev) {
       // Newer than the read revision: jump to this key's newest version at or below rev,
       // or past the key if it has none.
-      PutBigEndian64(&prefix, ~static_cast<uint64_t>(rev));
-      PutBigEndian64(&prefix, 0);
-      it->Seek(prefix);
+      seek.assign(encoded.data(), prefix_len);
+      PutBigEndian64(&seek, ~static_cast<uint64_t>(rev));
+      PutBigEndian64(&seek, 0);
+      it->Seek(seek);
       continue;
     }
-    ValueRecord record;
+    LiveVersion live;
+    live.prefix = encoded.substr(0, prefix_len);
+    live.mod_revision = version.main;
     rocksdb::Slice raw = it->value();
-    if (!DecodeValueRecord(std::string_view(raw.data(), raw.size()), &record)) {
+    if (!DecodeValueRecord(std::string_view(raw.data(), raw.size()), &live.record)) {
       return CorruptKey("range");
     }
-    if (!record.tombstone && !visit(user_key, version.main, record)) break;
-    // Older versions of this key follow; step over them.
+    if (!live.record.tombstone && !visit(live)) break;
+    // Older versions of this key follow; step over them. (live's views die with Next.)
+    seek.assign(encoded.data(), prefix_len);
     it->Next();
-    if (it->Valid() && StartsWith(it->key(), prefix)) {
-      prefix.back() = static_cast<char>(prefix.back() + 1);
-      it->Seek(prefix);
+    if (it->Valid() && StartsWith(it->key(), seek)) {
+      seek.back() = static_cast<char>(seek.back() + 1);
+      it->Seek(seek);
     }
   }
   return FromRocks(it->status());
@@ -115,15 +127,16 @@ absl::StatusOr<RangeResult> RangeOn(rocksdb::Iterator* it, const KeyRange& range
   if (rev < compact_rev) return errors::Compacted();
   RangeResult result;
   result.rev = current_rev;
-  absl::Status s =
-      VisitLive(it, range, rev, [&](std::string_view key, int64_t mod, const ValueRecord& record) {
-        ++result.count;
-        if (!options.count_only &&
-            (options.limit <= 0 || static_cast<int64_t>(result.kvs.size()) < options.limit)) {
-          result.kvs.push_back(MakeKeyValue(key, mod, record));
-        }
-        return true;
-      });
+  std::string user_key;
+  absl::Status s = VisitLive(it, range, rev, [&](const LiveVersion& live) {
+    ++result.count;
+    if (!options.count_only &&
+        (options.limit <= 0 || static_cast<int64_t>(result.kvs.size()) < options.limit)) {
+      UnescapeKeyPrefix(live.prefix, &user_key);
+      result.kvs.push_back(MakeKeyValue(user_key, live.mod_revision, live.record));
+    }
+    return true;
+  });
   if (!s.ok()) return s;
   return result;
 }
