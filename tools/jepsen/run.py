@@ -15,7 +15,9 @@ import json
 import os
 import random
 import shlex
+import shutil
 import signal
+import tempfile
 import sys
 import threading
 import time
@@ -36,6 +38,8 @@ HEAL_TIMEOUT_S = 60.0          # at the end: every member healthy again
 WATCH_CATCHUP_S = 30.0         # at the end: watchers reach the final revision
 FINAL_RPC_TIMEOUT_S = 10.0
 PLANT_BUGS = ("local-reads", "no-fsync")
+OUTPUTS = ("run.json", "driver.log", "history.jsonl", "final.json", "summary.txt",
+           "timeline.html", "result.json", "cluster")
 
 
 def parse_args(argv):
@@ -139,8 +143,14 @@ class Run:
         self.args = args
         self.rng = random.Random(args.seed)
         self.out = Path(args.out) if args.out else Path(
-            __import__("tempfile").mkdtemp(prefix=f"kvd-jepsen-run-{args.server}-"))
+            tempfile.mkdtemp(prefix=f"kvd-jepsen-run-{args.server}-"))
         self.out.mkdir(parents=True, exist_ok=True)
+        for name in OUTPUTS:  # a reused --out holds only this run's files
+            path = self.out / name
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            elif path.exists():
+                path.unlink()
         self.log = Logger(self.out / "driver.log")
         self.prefix = f"jepsen-{args.seed}"
         self.workload_classes = select_workloads(args.workload)
@@ -155,6 +165,8 @@ class Run:
         args = self.args
         from .cluster import Cluster
         extra = [f"--kvd-plant-bug={args.plant_bug}"] if args.plant_bug else []
+        for _, cls in self.nemesis_classes:  # flags a nemesis needs to bite
+            extra += list(getattr(cls, "cluster_flags", ()))
         (self.out / "run.json").write_text(json.dumps({
             "seed": args.seed, "server": args.server, "nodes": args.nodes,
             "time_limit": args.time_limit, "workloads": [n for n, _ in self.workload_classes],
@@ -251,13 +263,13 @@ class Run:
                 self.log(f"nemesis {name} start failed: {traceback.format_exc()}")
                 self.history.nemesis("start", {"nemesis": name, "error": repr(e)})
             stop.wait(rng.uniform(*FAULT_S))
+            heal_time = time.monotonic()  # convergence counts from the start of the heal
             try:
                 desc = nemesis.stop() or {}
             except Exception as e:
                 self.log(f"nemesis {name} stop failed: {traceback.format_exc()}")
                 desc = {"error": repr(e)}
                 self.safe_heal(nemesis)
-            heal_time = time.monotonic()
             self.history.nemesis("stop", {"nemesis": name, **desc})
             self.log(f"nemesis {name} stop {desc}")
             self.converge(heal_time)
@@ -367,7 +379,8 @@ class Run:
         resp = self.retry(lambda: cl.range(key, end))
         revision = resp.header.revision
         kv = [clientlib.kv_json(x) for x in resp.kvs]
-        events, complete = self.events(cl, key, end, revision)
+        events, complete = self.events(cl, revision)
+        events = [e for e in events if e["key"].startswith(self.prefix + "/")]
         members = {}
         for name, endpoint in self.members():
             cl.use(name)
@@ -392,27 +405,28 @@ class Run:
         return {"revision": revision, "members": members, "kv": kv, "events": events,
                 "events_complete": complete}
 
-    def events(self, cl, key, end, revision):
-        """Every event of [key, end) from revision 1 through `revision` (a watch)."""
+    def events(self, cl, revision):
+        """Every event from revision 1 through `revision`: a watch of the whole key space,
+        where every revision has an event (nemeses write outside the run's prefix)."""
         events = []
 
         def requests(done):
             yield etcdrpc.WatchRequest(create_request=etcdrpc.WatchCreateRequest(
-                key=key, range_end=end, start_revision=1))
+                key=b"\0", range_end=b"\0", start_revision=1))
             done.wait(FINAL_RPC_TIMEOUT_S * 3)
 
         for attempt in range(3):
             events = []
             done = threading.Event()
-            # Done at the last event of `revision` (every revision of a run is a write in
-            # its prefix). Not a progress request: etcd 3.4 answers one before the replay.
+            # Done at the first event of `revision` or later. (Not a progress request:
+            # etcd 3.4 answers one before the replay is done.)
             call = etcdrpc.WatchStub(cl.channel()).Watch(requests(done),
                                                          timeout=FINAL_RPC_TIMEOUT_S * 3)
             try:
                 for resp in call:
                     events += [clientlib.event_json(e) for e in resp.events]
                     if (events and events[-1]["revision"] >= revision) or revision <= 1:
-                        return events, True
+                        return [e for e in events if e["revision"] <= revision], True
             except grpc.RpcError as e:
                 self.log(f"final watch: {clientlib.describe(e)}")
                 cl.switch()
