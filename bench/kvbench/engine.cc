@@ -1,0 +1,179 @@
+#include "bench/kvbench/engine.h"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace kvbench {
+namespace {
+
+volatile std::sig_atomic_t g_interrupted = 0;
+
+void OnInterrupt(int) { g_interrupted = 1; }
+
+double CpuSeconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  auto sec = [](const timeval& tv) { return tv.tv_sec + tv.tv_usec / 1e6; };
+  return sec(ru.ru_utime) + sec(ru.ru_stime);
+}
+
+// Polls every 10 ms; the progress bar redraws every 200 ms.
+constexpr absl::Duration kPollInterval = absl::Milliseconds(10);
+constexpr int kPollsPerDraw = 20;
+// Beyond --timeout, how long the end of a run may wait for streams and pollers.
+constexpr absl::Duration kShutdownSlack = absl::Seconds(2);
+
+}  // namespace
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+void InstallInterruptHandler() { std::signal(SIGINT, OnInterrupt); }
+
+uint64_t OpStats::error_count() const {
+  uint64_t n = 0;
+  for (uint64_t e : errors) n += e;
+  return n;
+}
+
+void OpStats::Merge(const OpStats& other) {
+  latency.Merge(other.latency);
+  ops += other.ops;
+  for (int i = 0; i < kCodes; ++i) errors[i] += other.errors[i];
+}
+
+Engine::Engine(Options options) : options_(std::move(options)) {
+  for (int t = 0; t < options_.threads; ++t) {
+    cqs_.push_back(std::make_unique<grpc::CompletionQueue>());
+  }
+}
+
+Engine::~Engine() { Shutdown(); }
+
+absl::Status Engine::Connect() {
+  for (int i = 0; i < options_.conns; ++i) {
+    Conn c;
+    c.endpoint = options_.endpoints[i % options_.endpoints.size()];
+    grpc::ChannelArguments args;
+    // A private subchannel pool: each Conn is its own TCP connection even to one endpoint.
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    args.SetMaxReceiveMessageSize(-1);
+    c.channel = grpc::CreateCustomChannel(c.endpoint, grpc::InsecureChannelCredentials(), args);
+    c.kv = etcdserverpb::KV::NewStub(c.channel);
+    c.watch = etcdserverpb::Watch::NewStub(c.channel);
+    c.lease = etcdserverpb::Lease::NewStub(c.channel);
+    c.maintenance = etcdserverpb::Maintenance::NewStub(c.channel);
+    conns_.push_back(std::move(c));
+  }
+  // Every connection must answer Status: the target is an etcd API endpoint and is up.
+  for (Conn& c : conns_) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.dial_timeout));
+    ctx.set_wait_for_ready(true);
+    etcdserverpb::StatusResponse resp;
+    grpc::Status s = c.maintenance->Status(&ctx, etcdserverpb::StatusRequest(), &resp);
+    if (!s.ok()) {
+      return absl::UnavailableError(
+          absl::StrCat("endpoint ", c.endpoint, " unreachable: ", s.error_message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+void Engine::SetRows(std::vector<std::string> rows) {
+  rows_ = std::move(rows);
+  stats_.assign(options_.threads, std::vector<OpStats>(rows_.size()));
+}
+
+void Engine::StartPolling() {
+  for (int t = 0; t < options_.threads; ++t) {
+    pollers_.emplace_back([this, t] {
+      void* tag;
+      bool ok;
+      while (cqs_[t]->Next(&tag, &ok)) static_cast<Tag*>(tag)->Proceed(ok);
+      pollers_exited_.fetch_add(1);
+    });
+  }
+}
+
+void Engine::BeginMeasure() {
+  start_ns_ = NowNs();
+  start_cpu_s_ = CpuSeconds();
+}
+
+void Engine::WaitForEnd(const std::string& label) {
+  const int64_t end_ns =
+      options_.total > 0 ? INT64_MAX : start_ns_ + absl::ToInt64Nanoseconds(options_.duration);
+  for (int polls = 0;; ++polls) {
+    int64_t now = NowNs();
+    if (g_interrupted || now >= end_ns || workers_.load() <= 0) break;
+    if (options_.progress && polls % kPollsPerDraw == 0) {
+      DrawProgress(label, (now - start_ns_) / 1e9, false);
+    }
+    absl::SleepFor(kPollInterval);
+  }
+}
+
+Engine::Measured Engine::EndMeasure() {
+  Measured m;
+  const int64_t limit_ns = NowNs() + absl::ToInt64Nanoseconds(options_.timeout + kShutdownSlack);
+  while (active_.load() > 0 && NowNs() < limit_ns) absl::SleepFor(kPollInterval);
+  m.drained = active_.load() <= 0;
+  m.elapsed_s = (NowNs() - start_ns_) / 1e9;
+  m.cpu_s = CpuSeconds() - start_cpu_s_;
+  if (options_.progress) DrawProgress("", m.elapsed_s, true);
+  return m;
+}
+
+void Engine::DrawProgress(const std::string& label, double elapsed_s, bool final) {
+  if (final) {
+    std::fprintf(stderr, "\r\033[K");
+    return;
+  }
+  double fraction = options_.total > 0 ? static_cast<double>(progress_ops_.load()) / options_.total
+                                       : elapsed_s / absl::ToDoubleSeconds(options_.duration);
+  fraction = std::min(std::max(fraction, 0.0), 1.0);
+  constexpr int kWidth = 30;
+  int filled = static_cast<int>(fraction * kWidth);
+  std::string bar(filled, '#');
+  bar.append(kWidth - filled, '.');
+  uint64_t ops = progress_ops_.load();
+  std::fprintf(stderr, "\r\033[K%s [%s] %3.0f%% %6.1fs %10llu ops %9.0f/s", label.c_str(),
+               bar.c_str(), fraction * 100, elapsed_s, static_cast<unsigned long long>(ops),
+               elapsed_s > 0 ? ops / elapsed_s : 0.0);
+}
+
+bool Engine::Shutdown() {
+  if (pollers_.empty()) return true;
+  for (auto& cq : cqs_) cq->Shutdown();
+  const int64_t limit_ns = NowNs() + absl::ToInt64Nanoseconds(kShutdownSlack);
+  while (pollers_exited_.load() < static_cast<int>(pollers_.size()) && NowNs() < limit_ns) {
+    absl::SleepFor(kPollInterval);
+  }
+  if (pollers_exited_.load() < static_cast<int>(pollers_.size())) {
+    for (auto& p : pollers_) p.detach();
+    pollers_.clear();
+    return false;
+  }
+  for (auto& p : pollers_) p.join();
+  pollers_.clear();
+  return true;
+}
+
+OpStats Engine::Merged(int row) const {
+  OpStats merged;
+  for (const auto& per_thread : stats_) merged.Merge(per_thread[row]);
+  return merged;
+}
+
+}  // namespace kvbench
