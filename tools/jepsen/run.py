@@ -180,6 +180,11 @@ class Run:
                      netns=args.netns, binary=args.binary, extra_flags=extra,
                      log=self.log) as cluster:
             self.cluster = cluster
+            if self.uses_disk_faults():
+                from . import disk_nemesis
+                disk_nemesis.prepare(cluster)  # every member under faultfs from the start
+                self.log("members run under the faultfs shim (un-fsynced data is dropped "
+                         "at every kill of a disk nemesis and at the final kill-all)")
             cluster.start()
             self.log(f"cluster up: {cluster.endpoints()}")
             self.history = historylib.History(self.out / "history.jsonl")
@@ -190,6 +195,14 @@ class Run:
                 self.history.close()
             (self.out / "final.json").write_text(json.dumps(final, indent=1))
         return self.verdict()
+
+    def uses_disk_faults(self):
+        """kvd with a disk nemesis or the no-fsync bug: members run under faultfs, so a
+        kill can drop what was not fsynced, as a power loss would."""
+        if self.args.server != "kvd":
+            return False
+        return self.args.plant_bug == "no-fsync" or any(
+            cls.__module__.endswith("disk_nemesis") for _, cls in self.nemesis_classes)
 
     def members(self):
         return [(m.name, m.client_endpoint) for m in self.cluster.members]
@@ -456,14 +469,28 @@ class Run:
         return out
 
     def after_kill_all(self):
-        """SIGKILL every member at once, restart them all, and snapshot again."""
+        """SIGKILL every member at once (members under faultfs also lose everything they
+        had not fsynced), restart them all, and snapshot again."""
         c = self.cluster
+        shimmed = []
+        if self.uses_disk_faults():
+            from . import disk_nemesis
+            shimmed = [m for m in c.members if disk_nemesis.shim_loaded(m)]
         for m in c.members:
             if m.alive():
                 m.proc.send_signal(signal.SIGKILL)
         for m in c.members:
             m.kill()  # waits for the death
-        self.log("killed every member at once; restarting")
+        dropped = {}
+        if shimmed:
+            from tools.faultfs import control
+            for m in shimmed:
+                r = control.drop_unsynced(m.data_dir, disk_nemesis.state_dir(m))
+                dropped[m.name] = {"bytes_truncated": sum(r["truncated"].values()),
+                                   "files_removed": len(r["removed"]),
+                                   "renames_undone": len(r["renames_undone"])}
+        self.log(f"killed every member at once; dropped un-fsynced data: {dropped or 'no'}; "
+                 "restarting")
         for m in c.members:
             m.start()
         c.wait_healthy(HEAL_TIMEOUT_S)
@@ -472,6 +499,7 @@ class Run:
             snap = self.snapshot(cl)
         finally:
             cl.close()
+        snap["dropped_unsynced"] = dropped
         self.log(f"after kill-all: revision {snap['revision']}, {len(snap['kv'])} keys, "
                  f"{len(snap['events'])} events")
         return snap
