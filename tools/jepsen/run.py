@@ -37,6 +37,7 @@ CONVERGE_TIMEOUT_S = 30.0      # after a heal, how long to wait for every member
 HEAL_TIMEOUT_S = 60.0          # at the end: every member healthy again
 WATCH_CATCHUP_S = 30.0         # at the end: watchers reach the final revision
 FINAL_RPC_TIMEOUT_S = 10.0
+LEASE_DRAIN_S = 20.0           # at the end: the run's leases expire (TTLs are 2-4 s)
 PLANT_BUGS = ("local-reads", "no-fsync")
 OUTPUTS = ("run.json", "driver.log", "history.jsonl", "final.json", "summary.txt",
            "timeline.html", "result.json", "cluster")
@@ -365,8 +366,11 @@ class Run:
             for wl in self.workloads:
                 wl.finish(rev, WATCH_CATCHUP_S)
             final = {"prefix": self.prefix, "kind": self.args.server}
+            self.drain_leases(cl)
+            # TTLs before the kv snapshot: a lease found dead here must have no key there.
+            leases = self.lease_ttls(cl)
             final.update(self.snapshot(cl))
-            final["leases"] = self.lease_ttls(cl)
+            final["leases"] = leases
             self.log(f"final: revision {final['revision']}, {len(final['kv'])} keys, "
                      f"{len(final['events'])} events, {len(final['leases'])} leases")
             final["after_kill_all"] = self.after_kill_all()
@@ -450,11 +454,28 @@ class Run:
                  f"{revision})")
         return events, False
 
+    def granted_leases(self):
+        return {e["value"] for e in historylib.read(self.history.path)
+                if e.get("f") == "grant" and e.get("type") == "ok"}
+
+    def drain_leases(self, cl, timeout=LEASE_DRAIN_S):
+        """Wait (bounded) until no lease of the run is alive: nobody keeps them alive any
+        more, so they expire, and the final state stops changing."""
+        granted = self.granted_leases()
+        deadline = time.monotonic() + timeout
+        alive = set()
+        while time.monotonic() < deadline:
+            try:
+                alive = {l.ID for l in cl.lease_leases().leases} & granted
+            except clientlib.OpError:
+                alive = {"unknown"}
+            if not alive:
+                return
+            time.sleep(0.5)
+        self.log(f"{len(alive)} leases still alive after {timeout}s")
+
     def lease_ttls(self, cl):
-        ids = set()
-        for e in historylib.read(self.history.path):
-            if e.get("f") == "grant" and e.get("type") == "ok":
-                ids.add(e["value"])
+        ids = self.granted_leases()
         try:
             ids |= {l.ID for l in self.retry(lambda: cl.lease_leases()).leases}
         except clientlib.OpError as e:
