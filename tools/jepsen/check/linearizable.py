@@ -1,0 +1,261 @@
+"""Linearizability of the register workload, checked per key (P-compositionality).
+
+Model: a register holding None (no key) or a value; `read` returns it, `write v` sets it,
+`cas [old, new]` sets new if it holds old. Search: Wing & Gong's algorithm with Lowe's
+memoisation, as Porcupine does it. The invokes and completions of a key's operations form
+a time-ordered doubly linked list; the search walks it, linearizing the first operation
+whose invoke it meets if the model allows it and the (set of linearized ops, model state)
+pair was not explored before, and backtracks when it meets the completion of an operation
+not yet linearized (real-time order: that op had to take effect before this point).
+
+Operations that ended `fail` did not happen and are dropped. An `info` operation (outcome
+unknown) may take effect at any point after its invoke, or never: it has no completion in
+the list, so it never forces a backtrack, and skipping it is the "never" branch. `info`
+reads are dropped (they constrain nothing), and so are `info` writes / cas whose value no
+operation ever observed: taking effect could only make later reads harder to explain.
+
+The search has a budget (steps, and memo entries). A search that runs out of it has not
+shown the history linearizable: the check is INVALID ("gave up"), never valid.
+
+On failure, the report shows the deepest point the search reached: the op whose completion
+could not be passed, the states the register could be in there, the last ops linearized
+before it and the ops concurrent with it - the smallest window a person needs to look at.
+"""
+
+import bisect
+import itertools
+
+from .ops import seconds
+from .result import Anomalies, nothing, outcome
+
+STEP_BUDGET = 5_000_000      # search steps per key
+MEMO_BUDGET = 3_000_000      # (linearized set, state) pairs remembered per key
+
+_CALL, _RETURN = 0, 1
+_END = -1
+
+
+class GaveUp(Exception):
+    pass
+
+
+def _step(state, op):
+    """(ok, new state) of applying op to the register state."""
+    f = op.f
+    if f == "read":
+        return state == op.result, state
+    if f == "write":
+        return True, op.value
+    if f == "cas":
+        old, new = op.value
+        return state == old, new
+    raise ValueError(f"unknown register op {f!r}")
+
+
+def _written(op):
+    return op.value if op.f == "write" else op.value[1]
+
+
+def prune(ops):
+    """(ops of one key that matter to the search, windows) - see the module docstring.
+
+    windows: {id(info op): (after, before)} for an info write/cas whose value some ok op
+    observed and no other op writes. Values name their writes, so it took effect before
+    the earliest completion of its observers (before), and after the invoke of every ok
+    write that completed before one of its observers began (after): such a write precedes
+    the observer, and cannot come between this op and the observer. The search treats the
+    op as invoked at `after` and completing at `before`: this keeps info ops applied long
+    after their invoke from making the search explode."""
+    keep = [op for op in ops if op.type == "ok" and op.f in ("read", "write", "cas")]
+    maybe = [op for op in ops if op.type == "info" and op.f in ("write", "cas")]
+    observers = {}
+    for op in keep:
+        if op.f == "read" or op.f == "cas":
+            v = op.result if op.f == "read" else op.value[0]
+            observers.setdefault(v, []).append(op)
+    kept_info = []
+    observed = set(observers)
+    while True:
+        more = [op for op in maybe if _written(op) in observed and op not in kept_info]
+        if not more:
+            break
+        kept_info += more
+        observed |= {op.value[0] for op in more if op.f == "cas"}
+    writers = {}
+    for op in ops:
+        if op.f in ("write", "cas") and op.type != "fail":
+            writers[_written(op)] = writers.get(_written(op), 0) + 1
+    done_writes = sorted((op.complete_time, op.invoke_time) for op in keep if op.f != "read")
+    completes = [c for c, _ in done_writes]
+    latest_invoke = list(itertools.accumulate((i for _, i in done_writes), max))
+    windows = {}
+    for op in kept_info:
+        v = _written(op)
+        obs = observers.get(v)
+        if writers.get(v) != 1 or not obs:
+            continue
+        after = op.invoke_time
+        for o in obs:
+            j = bisect.bisect_left(completes, o.invoke_time)
+            if j:
+                after = max(after, latest_invoke[j - 1])
+        windows[id(op)] = (after, min(o.complete_time for o in obs))
+    return keep + kept_info, windows
+
+
+def check_key(ops, windows=None, step_budget=STEP_BUDGET, memo_budget=MEMO_BUDGET):
+    """Search one key's history. Returns (linearizable, failure or None, stats).
+
+    windows: {id(info op): (after, before)} it must take effect in (see prune()).
+    Raises GaveUp when the budget runs out."""
+    windows = windows or {}
+    ops = sorted(ops, key=lambda o: windows.get(id(o), (o.invoke_time,))[0])
+    n = len(ops)
+    call_time = [windows.get(id(op), (op.invoke_time,))[0] for op in ops]
+    ret_time = [op.complete_time if op.type == "ok" else windows.get(id(op), (0, None))[1]
+                for op in ops]
+    is_ok = [t is not None for t in ret_time]     # must be linearized
+    # Entries: calls at invoke time, returns at completion time (or the window's ends);
+    # at equal times calls come first (taken as concurrent).
+    entries = [(call_time[i], _CALL, i) for i in range(n)]
+    entries += [(ret_time[i], _RETURN, i) for i in range(n) if is_ok[i]]
+    entries.sort()
+    m = len(entries)
+    kind = [e[1] for e in entries]
+    opi = [e[2] for e in entries]
+    ret_of = [_END] * n           # entry index of each op's return
+    for j in range(m):
+        if kind[j] == _RETURN:
+            ret_of[opi[j]] = j
+    head = m                      # sentinel before the first entry
+    nxt = list(range(1, m)) + [_END, 0 if m else _END]
+    prv = [head] + list(range(m - 1)) + [_END]
+
+    def unlink(j):
+        p, q = prv[j], nxt[j]
+        nxt[p] = q
+        if q != _END:
+            prv[q] = p
+
+    def relink(j):
+        p, q = prv[j], nxt[j]
+        nxt[p] = j
+        if q != _END:
+            prv[q] = j
+
+    bit = [1 << i for i in range(n)]
+    total_ok = remaining = sum(is_ok)
+    stack = []                    # (call entry, state before)
+    memo = set()
+    linearized = 0
+    state = None
+    entry = nxt[head]
+    steps = 0
+    best = None                   # (depth, stuck entry, states, stack ops, concurrent ops)
+    while remaining > 0:
+        steps += 1
+        if steps > step_budget or len(memo) > memo_budget:
+            raise GaveUp(f"search budget exhausted after {steps - 1} steps and "
+                         f"{len(memo)} memoised states")
+        if entry == _END:
+            raise AssertionError("walked past every completion with ok ops left")
+        if kind[entry] == _CALL:
+            i = opi[entry]
+            allowed, new_state = _step(state, ops[i])
+            if allowed:
+                lin = linearized | bit[i]
+                k = (lin, new_state)
+                if k not in memo:
+                    memo.add(k)
+                    stack.append((entry, state))
+                    state = new_state
+                    linearized = lin
+                    if is_ok[i]:
+                        remaining -= 1
+                    unlink(entry)
+                    if ret_of[i] != _END:
+                        unlink(ret_of[i])
+                    entry = nxt[head]
+                    continue
+            entry = nxt[entry]
+            continue
+        # A completion whose op is not linearized yet: nothing before it can be next.
+        depth = total_ok - remaining
+        if best is None or depth > best[0]:
+            concurrent = []
+            j = nxt[head]
+            while j != entry and j != _END:
+                if kind[j] == _CALL:
+                    concurrent.append(opi[j])
+                j = nxt[j]
+            best = [depth, opi[entry], {state}, [opi[e] for e, _ in stack[-6:]], concurrent]
+        elif depth == best[0] and opi[entry] == best[1]:
+            best[2].add(state)
+        if not stack:
+            return False, _failure(ops, best), {"steps": steps, "memo": len(memo)}
+        entry, state = stack.pop()
+        i = opi[entry]
+        linearized &= ~bit[i]
+        if is_ok[i]:
+            remaining += 1
+        if ret_of[i] != _END:
+            relink(ret_of[i])
+        relink(entry)
+        entry = nxt[entry]
+    return True, None, {"steps": steps, "memo": len(memo)}
+
+
+def _failure(ops, best):
+    depth, stuck, states, before, concurrent = best
+    stuck_op = ops[stuck]
+    window_ops = sorted({*before, *concurrent, stuck}, key=lambda i: ops[i].invoke_time)
+    t0 = min(ops[i].invoke_time for i in window_ops)
+    t1 = stuck_op.complete_time
+    return {
+        "op": stuck_op.describe(),
+        "explanation": (
+            f"no linearization explains {stuck_op.f} {_show(stuck_op)} by process "
+            f"{stuck_op.process}: after {depth} ok ops linearized, the register could hold "
+            f"{sorted(states, key=repr)} when it completed"),
+        "possible_states": sorted(states, key=repr),
+        "linearized_before": [ops[i].describe() for i in before],
+        "concurrent": [ops[i].describe() for i in concurrent if i != stuck],
+        "window_s": [seconds(t0), seconds(t1)],
+        "window": [ops[i].describe() for i in window_ops],
+    }
+
+
+def _show(op):
+    if op.f == "read":
+        return f"-> {op.result!r}"
+    return repr(op.value)
+
+
+def check(history, step_budget=STEP_BUDGET, memo_budget=MEMO_BUDGET):
+    ops = history.of("register")
+    if not ops:
+        return nothing("no register operations")
+    by_key = {}
+    for op in ops:
+        by_key.setdefault(op.key, []).append(op)
+    anomalies = Anomalies()
+    keys = {}
+    for key in sorted(by_key, key=str):
+        kept, windows = prune(by_key[key])
+        stats = {"ops": len(by_key[key]), "searched": len(kept)}
+        try:
+            ok, failure, s = check_key(kept, windows, step_budget, memo_budget)
+            stats.update(s)
+        except GaveUp as e:
+            stats["result"] = "gave up"
+            anomalies.add("gave-up", f"key {key}: {e}; not shown linearizable", key=key)
+            keys[key] = stats
+            continue
+        stats["result"] = "linearizable" if ok else "NOT linearizable"
+        if not ok:
+            anomalies.add("nonlinearizable", f"key {key}: " + failure.pop("explanation"),
+                          ops=failure.pop("window"), key=key, **failure)
+        keys[key] = stats
+    n_ok = sum(1 for op in ops if op.type == "ok")
+    return outcome(anomalies, f"{len(ops)} register ops ({n_ok} ok) on {len(by_key)} keys",
+                   keys=keys)
