@@ -260,14 +260,20 @@ class Run:
             except Exception:
                 self.log(f"client {worker.process} {wl.name}: {traceback.format_exc()}")
                 stop.wait(0.5)
-            stop.wait(worker.rng.uniform(0, 0.01))
+            # After an error back off a little (a member that refuses connections answers
+            # at once: without this the history fills with failures during an outage).
+            pause = (0, 0.01) if worker.last_type == "ok" else (0.05, 0.15)
+            stop.wait(worker.rng.uniform(*pause))
 
     def nemesis_loop(self, rng, stop):
         if not self.nemeses:
             return
-        names = sorted(self.nemeses)
+        order = []
         while not stop.wait(rng.uniform(*QUIET_S)):
-            name = rng.choice(names)
+            if not order:  # every nemesis once, in a random order, then again
+                order = sorted(self.nemeses)
+                rng.shuffle(order)
+            name = order.pop()
             nemesis = self.nemeses[name]
             try:
                 desc = nemesis.start() or {}

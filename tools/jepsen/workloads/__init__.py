@@ -46,6 +46,7 @@ class Worker:
         self.process = ctx.history.new_process()
         self.client = clientlib.Client(ctx.members, rng, ctx.timeout)
         self.state = {}
+        self.last_type = "ok"  # how the latest operation ended
 
     def op(self, f, fn, **fields):
         """Log invoke, run fn() -> dict of completion fields, log its completion.
@@ -61,7 +62,8 @@ class Worker:
         except Exception as e:  # a bug of ours or an odd response: outcome unknown
             done = history.complete(inv, "info", error=f"client exception: {e!r}")
         else:
-            return history.complete(inv, "ok", **(result or {}))
+            done = history.complete(inv, "ok", **(result or {}))
+        self.last_type = done["type"]
         if done["type"] == "info":
             self.process = history.new_process()
         return done
