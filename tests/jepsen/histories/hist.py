@@ -156,3 +156,64 @@ def register_history(seed, keys=3, ops_per_key=2000, concurrency=10, p_info=0.03
         b.op(rec["t0"], rec["t1"], rec["process"], "register", rec["f"], rec["key"],
              rec["value"], type_, done)
     return b
+
+
+def check(builder, tmp_path, final=None, only=None, **options):
+    """Save the builder's history (and final.json) under tmp_path and check it."""
+    from tools.jepsen.check import check_run
+    return check_run(builder.save(str(tmp_path), final), only=only, **options)
+
+
+def events_of(puts):
+    """final.json events from [(revision, type, key, value, lease)]."""
+    return [{"revision": r, "type": t, "key": k, "value": "" if v is None else str(v),
+             "create_revision": r, "version": 1, "lease": lease}
+            for r, t, k, v, lease in puts]
+
+
+def append_history(seed, txns=1000, keys=5, concurrency=8, p_info=0.03, p_fail=0.05):
+    """A serializable (indeed strictly serializable) list-append history by simulation:
+    each transaction takes effect atomically at a random point between its invoke and
+    completion; info ones take effect (half the time) or not. Returns (Builder, final kv)."""
+    rng = random.Random(seed)
+    b = Builder()
+    values = iter(range(1, 10 ** 9))
+    slots = [(0.0, p) for p in range(concurrency)]
+    next_process = concurrency
+    planned = []
+    for _ in range(txns):
+        slot = rng.randrange(concurrency)
+        t, process = slots[slot]
+        t0 = t + rng.uniform(0, 2)
+        t1 = t0 + rng.uniform(0.5, 10)
+        ks = rng.sample(range(keys), rng.randint(1, 3))
+        mops = [["r", f"jepsen/a/{k}", None] if rng.random() < 0.5
+                else ["append", f"jepsen/a/{k}", next(values)] for k in ks]
+        roll = rng.random()
+        type_ = "info" if roll < p_info else "fail" if roll < p_info + p_fail else "ok"
+        if type_ == "info":
+            next_process += 1
+            slots[slot] = (t1, next_process)
+        else:
+            slots[slot] = (t1, process)
+        applied = type_ == "ok" or (type_ == "info" and rng.random() < 0.5)
+        planned.append((rng.uniform(t0, t1), applied, type_, t0, t1, process, mops))
+    state = {}
+    results = {}
+    for effect, applied, type_, t0, t1, process, mops in sorted(planned, key=lambda p: p[0]):
+        if not applied:
+            continue
+        out = []
+        for f, k, v in mops:
+            if f == "r":
+                out.append([f, k, list(state.get(k, []))])
+            else:
+                state.setdefault(k, []).append(v)
+                out.append([f, k, v])
+        results[id(mops)] = out
+    for effect, applied, type_, t0, t1, process, mops in planned:
+        done = {"value": results[id(mops)]} if type_ == "ok" else {}
+        b.txn(t0, t1, process, mops, done.get("value"), type_)
+    kv = [{"key": k, "value": ",".join(map(str, v)), "create_revision": 1,
+           "mod_revision": 2, "version": len(v), "lease": 0} for k, v in state.items()]
+    return b, kv

@@ -13,6 +13,10 @@ unknown) may take effect at any point after its invoke, or never: it has no comp
 the list, so it never forces a backtrack, and skipping it is the "never" branch. `info`
 reads are dropped (they constrain nothing), and so are `info` writes / cas whose value no
 operation ever observed: taking effect could only make later reads harder to explain.
+An observed info write is bounded to the window it must have taken effect in (prune()),
+and a read that matches the register's state is linearized at once, without trying to
+leave it for later (it commutes with everything pending): both keep the search near
+linear on valid histories (a few thousand ops per key in well under a second).
 
 The search has a budget (steps, and memo entries). A search that runs out of it has not
 shown the history linearizable: the check is INVALID ("gave up"), never valid.
@@ -28,15 +32,18 @@ import itertools
 from .ops import seconds
 from .result import Anomalies, nothing, outcome
 
-STEP_BUDGET = 5_000_000      # search steps per key
-MEMO_BUDGET = 3_000_000      # (linearized set, state) pairs remembered per key
+STEP_BUDGET = 5_000_000      # search steps per key (~400k steps/s)
+MEMO_BUDGET = 2_000_000      # (linearized set, state) pairs remembered per key, at most
+MEMO_BYTES = 600_000_000     # and the memory they may take (a set is an n-bit int)
 
 _CALL, _RETURN = 0, 1
 _END = -1
 
 
 class GaveUp(Exception):
-    pass
+    def __init__(self, message, failure=None):
+        super().__init__(message)
+        self.failure = failure   # the deepest point reached so far (like a failure)
 
 
 def _step(state, op):
@@ -109,6 +116,7 @@ def check_key(ops, windows=None, step_budget=STEP_BUDGET, memo_budget=MEMO_BUDGE
     windows: {id(info op): (after, before)} it must take effect in (see prune()).
     Raises GaveUp when the budget runs out."""
     windows = windows or {}
+    memo_budget = min(memo_budget, MEMO_BYTES // (len(ops) // 8 + 120))
     ops = sorted(ops, key=lambda o: windows.get(id(o), (o.invoke_time,))[0])
     n = len(ops)
     call_time = [windows.get(id(op), (op.invoke_time,))[0] for op in ops]
@@ -156,18 +164,25 @@ def check_key(ops, windows=None, step_budget=STEP_BUDGET, memo_budget=MEMO_BUDGE
         steps += 1
         if steps > step_budget or len(memo) > memo_budget:
             raise GaveUp(f"search budget exhausted after {steps - 1} steps and "
-                         f"{len(memo)} memoised states")
+                         f"{len(memo)} memoised states",
+                         _failure(ops, best) if best else None)
         if entry == _END:
             raise AssertionError("walked past every completion with ok ops left")
         if kind[entry] == _CALL:
             i = opi[entry]
-            allowed, new_state = _step(state, ops[i])
+            op = ops[i]
+            allowed, new_state = _step(state, op)
+            # A read that matches the state commutes with everything pending: if any
+            # order works from here, one with this read first does. So it is taken
+            # without the alternative of leaving it for later (forced), which keeps
+            # concurrent reads from multiplying the configurations.
+            forced = allowed and op.f == "read"
             if allowed:
                 lin = linearized | bit[i]
                 k = (lin, new_state)
                 if k not in memo:
                     memo.add(k)
-                    stack.append((entry, state))
+                    stack.append((entry, state, forced))
                     state = new_state
                     linearized = lin
                     if is_ok[i]:
@@ -177,30 +192,37 @@ def check_key(ops, windows=None, step_budget=STEP_BUDGET, memo_budget=MEMO_BUDGE
                         unlink(ret_of[i])
                     entry = nxt[head]
                     continue
-            entry = nxt[entry]
-            continue
-        # A completion whose op is not linearized yet: nothing before it can be next.
-        depth = total_ok - remaining
-        if best is None or depth > best[0]:
-            concurrent = []
-            j = nxt[head]
-            while j != entry and j != _END:
-                if kind[j] == _CALL:
-                    concurrent.append(opi[j])
-                j = nxt[j]
-            best = [depth, opi[entry], {state}, [opi[e] for e, _ in stack[-6:]], concurrent]
-        elif depth == best[0] and opi[entry] == best[1]:
-            best[2].add(state)
-        if not stack:
-            return False, _failure(ops, best), {"steps": steps, "memo": len(memo)}
-        entry, state = stack.pop()
-        i = opi[entry]
-        linearized &= ~bit[i]
-        if is_ok[i]:
-            remaining += 1
-        if ret_of[i] != _END:
-            relink(ret_of[i])
-        relink(entry)
+            if not forced:
+                entry = nxt[entry]
+                continue
+            # forced and already explored: this configuration fails; backtrack.
+        else:
+            # A completion whose op is not linearized yet: nothing before it can be next.
+            depth = total_ok - remaining
+            if best is None or depth > best[0]:
+                concurrent = []
+                j = nxt[head]
+                while j != entry and j != _END:
+                    if kind[j] == _CALL:
+                        concurrent.append(opi[j])
+                    j = nxt[j]
+                best = [depth, opi[entry], {state}, [opi[e[0]] for e in stack[-6:]],
+                        concurrent]
+            elif depth == best[0] and opi[entry] == best[1]:
+                best[2].add(state)
+        while True:
+            if not stack:
+                return False, _failure(ops, best), {"steps": steps, "memo": len(memo)}
+            entry, state, forced = stack.pop()
+            i = opi[entry]
+            linearized &= ~bit[i]
+            if is_ok[i]:
+                remaining += 1
+            if ret_of[i] != _END:
+                relink(ret_of[i])
+            relink(entry)
+            if not forced:
+                break
         entry = nxt[entry]
     return True, None, {"steps": steps, "memo": len(memo)}
 
@@ -248,7 +270,12 @@ def check(history, step_budget=STEP_BUDGET, memo_budget=MEMO_BUDGET):
             stats.update(s)
         except GaveUp as e:
             stats["result"] = "gave up"
-            anomalies.add("gave-up", f"key {key}: {e}; not shown linearizable", key=key)
+            extra = {}
+            if e.failure:
+                extra = {k: v for k, v in e.failure.items() if k != "window"}
+                extra["deepest_point"] = extra.pop("explanation")
+            anomalies.add("gave-up", f"key {key}: {e}; not shown linearizable",
+                          ops=e.failure["window"] if e.failure else (), key=key, **extra)
             keys[key] = stats
             continue
         stats["result"] = "linearizable" if ok else "NOT linearizable"
