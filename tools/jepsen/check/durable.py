@@ -41,6 +41,8 @@ def acknowledged(history):
 
 def _check_state(label, state, puts, deletes, appends, a):
     events = state.get("events")
+    if state.get("events_complete") is False:
+        label += " (whose events are incomplete: the driver's watch did not reach the end)"
     kv = state.get("kv")
     checked = 0
     if events is not None:

@@ -69,17 +69,25 @@ def check(history):
     if not history.final or history.final.get("events") is None:
         return invalid("final.json has no events to compare the watchers with")
     final_events = history.final["events"]
+    # When the driver's own watch did not reach the end (events_complete false), events
+    # after the last one it got cannot be judged.
+    horizon = None
+    if history.final.get("events_complete") is False:
+        horizon = max((e["revision"] for e in final_events), default=0)
     a = Anomalies()
     per = {}
     notices = []      # (time, revision, event) a watcher learnt
     for w, streams in sorted(watchers.items(), key=lambda x: str(x[0])):
         for n, s in enumerate(streams):
             name = f"watcher {w}" + (f" stream {n}" if len(streams) > 1 else "")
-            per[name] = _check_stream(name, s, final_events, a, notices)
+            per[name] = _check_stream(name, s, final_events, a, notices, horizon)
     _ahead_of_store(history, notices, a)
     received = sum(p["received"] for p in per.values())
-    return outcome(a, f"{len(per)} watch streams, {received} events received, "
-                   f"{len(final_events)} events in the store", streams=per)
+    summary = (f"{len(per)} watch streams, {received} events received, "
+               f"{len(final_events)} events in the store")
+    if horizon is not None:
+        summary += f" (store events incomplete: judged up to revision {horizon})"
+    return outcome(a, summary, streams=per)
 
 
 def _start_revision(start):
@@ -91,7 +99,7 @@ def _start_revision(start):
     return None
 
 
-def _check_stream(name, s, final_events, a, notices):
+def _check_stream(name, s, final_events, a, notices, horizon=None):
     key, range_end = s["range"]
     first = s["starts"][0]
     start = _start_revision(first)
@@ -123,9 +131,9 @@ def _check_stream(name, s, final_events, a, notices):
         for e in events:
             count += 1
             rev, k = e["revision"], e["key"]
+            if horizon is not None and rev > horizon:
+                continue
             where = f"{name}: event {e.get('type')} {k} @{rev}"
-            resp_of_rev.setdefault(rev, set()).add(ri)
-            max_rev = max(max_rev, rev)
             if rev < start or not in_range(k, key, range_end):
                 a.add("out-of-range", f"{where} is outside the watched range "
                       f"[{key}, {range_end}) from revision {start}", [event_describe(r)])
@@ -151,8 +159,11 @@ def _check_stream(name, s, final_events, a, notices):
             elif rev <= last_progress:
                 a.add("reorder", f"{where} arrived after a progress notification at "
                       f"{last_progress}", [event_describe(r)])
+            else:
+                resp_of_rev.setdefault(rev, set()).add(ri)
             seen.setdefault(p, ri)
             max_pos = max(max_pos, p)
+            max_rev = max(max_rev, rev)
     bound = max(max_rev, last_progress)
     missing = [i for i, e in enumerate(expected) if e["revision"] <= bound and i not in seen]
     gaps = []
