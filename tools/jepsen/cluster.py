@@ -315,14 +315,35 @@ class Member:
             self.cluster.log(f"{self.name} exited ({self.proc.returncode}) after signal {sig}")
 
     def pause(self):
+        """SIGSTOP; returns once the process is stopped."""
         if self.alive():
             self.proc.send_signal(signal.SIGSTOP)
             self.paused = True
+            self._wait_state(lambda state: state == "T")
 
     def resume(self):
+        """SIGCONT; returns once the process runs again."""
         if self.alive():
             self.proc.send_signal(signal.SIGCONT)
+            self._wait_state(lambda state: state != "T")
         self.paused = False
+
+    def proc_state(self):
+        """The state letter of /proc/<pid>/stat ("T": stopped), None when gone."""
+        try:
+            stat = Path(f"/proc/{self.proc.pid}/stat").read_text()
+        except (OSError, AttributeError):
+            return None
+        return stat.rsplit(")", 1)[1].split()[0]
+
+    def _wait_state(self, pred, timeout=STOP_TIMEOUT_S):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.proc_state()
+            if state is None or pred(state):
+                return
+            time.sleep(0.005)
+        raise RuntimeError(f"{self.name}: process state still {self.proc_state()}")
 
     def restart(self, sig=signal.SIGKILL, wait=True):
         self.kill(sig)
@@ -497,19 +518,13 @@ class Cluster:
         return out
 
     def leader(self, timeout=RPC_TIMEOUT_S):
-        """The leader as seen by the answering member of the highest raft term (a deposed
-        leader cut off from the others may still believe it leads, at an older term), or
-        None."""
+        """The member that calls itself leader at the highest raft term, or None. (A
+        deposed leader cut off from the others may still believe it leads, at an older
+        term; a cut-off follower campaigning alone has a higher term but no leader.)"""
         statuses = self.statuses(timeout)
-        if not statuses:
-            return None
-        best = max(statuses.values(), key=lambda s: s.raftTerm)
-        lead = next((m for m in self.members if m.id == best.leader and m.name in statuses),
-                    None)
-        # The leader must itself answer and agree (a killed or paused one does not).
-        if lead is None or statuses[lead.name].leader != lead.id:
-            return None
-        return lead
+        claims = [(s.raftTerm, m) for m in self.members
+                  if (s := statuses.get(m.name)) is not None and s.leader == m.id]
+        return max(claims, key=lambda c: c[0])[1] if claims else None
 
     def wait_leader(self, timeout=READY_TIMEOUT_S):
         deadline = time.monotonic() + timeout
@@ -709,6 +724,14 @@ class Cluster:
         with self._net_lock:
             self._blocked = {}
             self._apply()
+
+    def reset_connections(self, member, peers=None):
+        """Destroy `member`'s TCP connections to `peers` (default: every other member)
+        inside its namespace (ss -K), as a middlebox losing its state would: data the
+        peers sent into a cut link is then lost, not delivered late after healing."""
+        self._require_netns()
+        for p in peers or [m for m in self.members if m is not member]:
+            run(["ip", "netns", "exec", member.netns, "ss", "-K", "-tn", "dst", p.ip])
 
     def blocked(self):
         """{member name: sorted IPs it drops}: the cuts in force."""
