@@ -176,7 +176,7 @@ def timeline_html(result, width=1500):
     lanes = _lanes(ops, h.singles)
     lane_of = {p: i for i, (_, ps) in enumerate(lanes) for p in ps}
     lane_h = 12
-    top = 40
+    top = 58
     lanes_h = max(1, len(lanes)) * lane_h
     lat_top = top + lanes_h + 50
     lat_h = 260
@@ -190,20 +190,24 @@ def timeline_html(result, width=1500):
     add(f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'font-family="sans-serif" font-size="11">')
     add(f'<rect x="0" y="0" width="{width}" height="{height}" fill="white"/>')
-    # Fault windows, shaded over both plots, named at the top.
+    # Fault windows: shaded behind both plots, a coloured strip with the name above the
+    # lanes (names on two staggered rows), dashed edges drawn over the bars (below).
     from .check.availability import windows
     colour_of = {}
-    for w in windows(h):
+    edges = []
+    for n, w in enumerate(windows(h)):
         c = colour_of.setdefault(w["nemesis"],
                                  NEMESIS_COLOURS[len(colour_of) % len(NEMESIS_COLOURS)])
         x0, x1 = x(w["start"]), x(w["stop"])
         tip = html.escape(f"{w['nemesis']} {w['start'] / 1e9:.2f}-{w['stop'] / 1e9:.2f} s "
                           f"{json.dumps(w['start_value'], default=str)[:300]}")
-        for y0, hh in ((top, lanes_h), (lat_top, lat_h)):
+        for y0, hh in ((top, lanes_h), (lat_top, lat_h), (top - 9, 7)):
             add(f'<rect x="{x0:.1f}" y="{y0}" width="{max(1.0, x1 - x0):.1f}" height="{hh}"'
-                f' fill="{c}" fill-opacity="0.45"><title>{tip}</title></rect>')
-        add(f'<text x="{x0 + 2:.1f}" y="{top - 4}" fill="#333">'
-            f'{html.escape(w["nemesis"])}</text>')
+                f' fill="{c}" fill-opacity="{0.9 if hh == 7 else 0.4}"><title>{tip}</title>'
+                f'</rect>')
+        add(f'<text x="{x0 + 1:.1f}" y="{top - 12 - 11 * (n % 2)}" fill="#333">'
+            f'{html.escape(w["nemesis"])}<title>{tip}</title></text>')
+        edges += [(x0, c), (x1, c)]
     # Time axis and grid.
     step = _nice_step(t_end / 1e9)
     t = 0.0
@@ -248,11 +252,19 @@ def timeline_html(result, width=1500):
             f'height="2" fill="{WORKLOAD_COLOURS["watch"]}"><title>'
             f'{html.escape(f"watch stream p{p}: {len(evs)} events, {t0 / 1e9:.2f}-{t1 / 1e9:.2f} s")}'
             f'</title></rect>')
+        ticks = set()     # one tick per pixel at most: a stream has thousands
         for ev in evs:
             if ev.get("f") in ("watch-events", "watch-end"):
+                xx = round(x(ev.get("time", 0)))
+                if (xx, ev["f"]) in ticks:
+                    continue
+                ticks.add((xx, ev["f"]))
                 c = (WORKLOAD_COLOURS["watch"] if ev["f"] == "watch-events" else FAIL)
-                add(f'<rect x="{x(ev.get("time", 0)):.1f}" y="{y + 2}" width="1" '
-                    f'height="{lane_h - 4}" fill="{c}"/>')
+                add(f'<rect x="{xx}" y="{y + 2}" width="1" height="{lane_h - 4}" '
+                    f'fill="{c}"/>')
+    for xx, c in edges:
+        add(f'<line x1="{xx:.1f}" y1="{top}" x2="{xx:.1f}" y2="{top + lanes_h}" '
+            f'stroke="#555" stroke-width="0.8" stroke-dasharray="3,2"/>')
     add(f'<rect x="{left}" y="{top}" width="{plot_w}" height="{lanes_h}" fill="none" '
         f'stroke="#999"/>')
     # Latency over time (ok ops), log scale.
@@ -280,7 +292,8 @@ def timeline_html(result, width=1500):
     add(f'<text x="{left}" y="{lat_top - 8}" font-weight="bold">latency of ok operations '
         f'(log scale) by completion time</text>')
     add(f'<text x="{left}" y="14" font-weight="bold">operations by client lane '
-        f'(bar = invoke to completion)</text>')
+        f'(bar = invoke to completion; a lane is one client slot, continuing under a new '
+        f'process id after an info op; thin cyan = a watch stream, ticks = responses)</text>')
     add("</svg>")
     legend = " ".join(
         f'<span class="sw" style="background:{c}"></span>{html.escape(n)}'
