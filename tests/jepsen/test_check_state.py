@@ -244,3 +244,11 @@ def test_convergence(tmp_path):
     assert types == ["not-converged"], c
     c, types = run(faulty(100, converged=(0.5, False)), tmp_path, "convergence")
     assert types == ["convergence-missing"], c
+
+
+def test_lease_reads_past_incomplete_store_events_are_not_judged(tmp_path):
+    b = lease_history({"value": 7, "lease": L1, "mod_revision": 2, "revision": 9})
+    final = dict(LEASE_FINAL, events=LEASE_FINAL["events"][:1], events_complete=False)
+    c, types = run(b, tmp_path, "lease", final)
+    assert "read-under-dead-lease" not in types and "read-mismatch" not in types, c
+    assert "incomplete" in c["details"]["summary"]
