@@ -71,6 +71,10 @@ def parse_args(argv):
     if args.plant_bug and args.server != "kvd":
         p.error("--plant-bug needs --server kvd")
     args.concurrency = max(1, args.concurrency)
+    if args.binary:  # members start in their own directory
+        args.binary = os.path.abspath(args.binary)
+    if args.out:
+        args.out = os.path.abspath(args.out)
     return args
 
 
@@ -275,13 +279,15 @@ class Run:
                 rng.shuffle(order)
             name = order.pop()
             nemesis = self.nemeses[name]
+            invoked = self.history.now()  # start() can take seconds (kills, restarts)
             try:
                 desc = nemesis.start() or {}
-                self.history.nemesis("start", {"nemesis": name, **desc})
+                self.history.nemesis("start", {"nemesis": name, "invoked": invoked, **desc})
                 self.log(f"nemesis {name} start {desc}")
             except Exception as e:
                 self.log(f"nemesis {name} start failed: {traceback.format_exc()}")
-                self.history.nemesis("start", {"nemesis": name, "error": repr(e)})
+                self.history.nemesis("start", {"nemesis": name, "invoked": invoked,
+                                               "error": repr(e)})
             stop.wait(rng.uniform(*FAULT_S))
             heal_time = time.monotonic()  # convergence counts from the start of the heal
             try:
