@@ -5,6 +5,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parent / "histories"))
 import hist  # noqa: E402
@@ -176,3 +178,75 @@ def test_large_generated_history_with_a_planted_stale_read_fails(tmp_path):
     an = c["details"]["anomalies"][0]
     assert an["type"] == "nonlinearizable"
     assert an["op"]["result"] == first
+
+
+def brute_force(ops):
+    """Linearizable? by trying every order of every subset of the info ops (small n)."""
+    import itertools
+    ok = [o for o in ops if o.type == "ok"]
+    info = [o for o in ops if o.type == "info" and o.f != "read"]
+    for k in range(len(info) + 1):
+        for chosen in itertools.combinations(info, k):
+            group = ok + list(chosen)
+            for perm in itertools.permutations(group):
+                if _legal(perm):
+                    return True
+    return False
+
+
+def _legal(perm):
+    state = None
+    for i, a in enumerate(perm):
+        for b in perm[i + 1:]:       # b after a: b must not have completed before a began
+            if b.type == "ok" and b.complete_time < a.invoke_time:
+                return False
+        if a.f == "read":
+            if state != a.result:
+                return False
+        elif a.f == "write":
+            state = a.value
+        else:
+            if state != a.value[0]:
+                return False
+            state = a.value[1]
+    return True
+
+
+def random_small_history(rng, unique):
+    b = hist.Builder()
+    n = rng.randint(2, 7)
+    written = [None]
+    for i in range(n):
+        t0 = rng.randint(0, 60)
+        t1 = t0 + rng.randint(1, 40)
+        f = rng.choice(["read", "read", "write", "write", "cas"])
+        type_ = rng.choice(["ok", "ok", "ok", "info", "fail"])
+        if f == "read":
+            b.read(t0, t1, i, K, rng.choice(written + [None, 99]), type_=type_)
+        elif f == "write":
+            v = 10 + i if unique else rng.randint(1, 3)
+            written.append(v)
+            b.write(t0, t1, i, K, v, type_=type_)
+        else:
+            v = 10 + i if unique else rng.randint(1, 3)
+            b.cas(t0, t1, i, K, rng.choice(written), v, type_=type_)
+            written.append(v)
+    return b
+
+
+@pytest.mark.parametrize("unique", [True, False], ids=["unique-values", "repeated-values"])
+def test_agrees_with_brute_force_on_small_random_histories(unique):
+    import random
+    from tools.jepsen.check import linearizable, ops as opslib
+    rng = random.Random(42)
+    counts = {True: 0, False: 0}
+    for _ in range(3000):
+        b = random_small_history(rng, unique)
+        h = opslib.History(sorted(b.events, key=lambda e: e["time"]))
+        want = brute_force([o for o in h.ops if o.type != "fail"])
+        kept, windows = linearizable.prune(h.ops)
+        got, _, _ = linearizable.check_key(kept, windows)
+        assert got == want, [o.describe() for o in h.ops]
+        counts[want] += 1
+    print(f"\nbrute force agrees on 3000 random histories: {counts}")
+    assert counts[True] > 300 and counts[False] > 300

@@ -8,7 +8,9 @@ must be a prefix (else: incompatible-order). Reads also reveal:
   G1a                 a read saw an element appended by a transaction that failed
   phantom-append      a read saw an element nobody appended
   G1b                 a read saw a transaction's append to a key but not its later one
-  lost-append         an append acknowledged before a read began is missing from it
+  lost-append         an append acknowledged before a read began is missing from it;
+                      the final state lacks an element some read saw, or an append of
+                      an info transaction whose other appends were seen
   internal            a read inside a transaction disagrees with the transaction's own
                       earlier appends
 Committed transactions (ok ones, and info ones whose appends someone read) form a graph
@@ -161,11 +163,26 @@ def check(history):
                           + ("" if reader else " (the final state)"),
                           [t] + ([reader] if reader else []), key=k)
 
-    # Dependency graph over committed transactions.
+    # The final state is read after everything: it must extend every read, and hold
+    # every append of every committed transaction (an info one that was seen included).
     observed = {(k, x) for k, lst in order.items() for x in lst}
     committed = ok + [t for t in info
                       if any((k, v) in observed for k, vs in appends_of[id(t)].items()
                              for v in vs)]
+    finals = {k: lst for k, rs in reads.items() for t, lst in rs if t is None}
+    for k, fin in finals.items():
+        for t, lst in reads[k]:
+            if t is not None and len(lst) > len(fin) and lst[:len(fin)] == fin:
+                a.add("lost-append", f"a read of {k} saw {lst}; the final state is only "
+                      f"{fin}", [t], key=k)
+    for t in committed:
+        if t.type != "info":
+            continue              # ok ones: checked above against every later read
+        for k, vs in appends_of[id(t)].items():
+            if k in finals and any(v not in finals[k] for v in vs):
+                a.add("lost-append", f"a transaction of unknown outcome was seen to commit, "
+                      f"but its appends {vs} to {k} are not all in the final state "
+                      f"{finals[k]}", [t], key=k)
     node = {id(t): i for i, t in enumerate(committed)}
     adj = [dict() for _ in committed]
 
@@ -215,15 +232,15 @@ def _realtime_edges(committed, node, adj):
     """Edges A -> B when A completed before B was invoked, transitively reduced: each op
     links from the ops completed since the last op that completed before it began."""
     events = []
-    for t in committed:
-        events.append((t.invoke_time, 1, node[id(t)]))
+    for t in committed:   # at equal times invokes first: taken as concurrent
+        events.append((t.invoke_time, 0, node[id(t)]))
         if t.type == "ok":
-            events.append((t.complete_time, 0, node[id(t)]))
+            events.append((t.complete_time, 1, node[id(t)]))
     events.sort()
     frontier = set()   # completed ops not yet followed by a completed op
     preds = {}
     for _, kind, i in events:
-        if kind == 1:
+        if kind == 0:
             preds[i] = list(frontier)
             for p in frontier:
                 adj[p].setdefault(i, {}).setdefault("rt", None)
