@@ -4,13 +4,17 @@
 #ifndef KVD_BENCH_KVBENCH_CLIENT_H_
 #define KVD_BENCH_KVBENCH_CLIENT_H_
 
+#include <algorithm>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "absl/random/random.h"
 #include "bench/kvbench/engine.h"
+#include "grpcpp/alarm.h"
 
 namespace kvbench {
 
@@ -49,6 +53,48 @@ class LoopClient : public Tag {
   int thread_;
   Conn* conn_;
   absl::InsecureBitGen rng_;
+};
+
+// Calls `tick` every `interval` on polling thread `thread` until the run stops (active
+// until then). The wait is cut in slices of at most 50 ms so a stop ends it quickly.
+class Ticker final : public Tag {
+ public:
+  Ticker(Engine* engine, int thread, absl::Duration interval, std::function<void()> tick)
+      : engine_(engine),
+        thread_(thread),
+        interval_ns_(absl::ToInt64Nanoseconds(interval)),
+        tick_(std::move(tick)) {}
+
+  void Begin() {
+    engine_->AddActive();
+    due_ns_ = NowNs() + interval_ns_;
+    Arm();
+  }
+
+  void Proceed(bool) override {
+    if (engine_->stopping()) return engine_->DoneActive();
+    if (NowNs() >= due_ns_) {
+      tick_();
+      due_ns_ += interval_ns_;
+    }
+    Arm();
+  }
+
+ private:
+  void Arm() {
+    static constexpr int64_t kMaxWaitNs = 50'000'000;
+    const int64_t wait_ns = std::clamp<int64_t>(due_ns_ - NowNs(), 0, kMaxWaitNs);
+    alarm_.emplace();
+    alarm_->Set(engine_->cq(thread_),
+                std::chrono::system_clock::now() + std::chrono::nanoseconds(wait_ns), this);
+  }
+
+  Engine* engine_;
+  int thread_;
+  int64_t interval_ns_;
+  std::function<void()> tick_;
+  int64_t due_ns_ = 0;
+  std::optional<grpc::Alarm> alarm_;
 };
 
 // Starts every client of a workload.

@@ -137,6 +137,9 @@ class Engine {
   // Statistics of `row` (an operation type) on polling thread `thread`.
   OpStats& stats(int thread, int row) { return stats_[thread][row]; }
   absl::Duration timeout() const { return options_.timeout; }
+  // The deadline for streams: the whole run plus --timeout (none with --total; streams
+  // are cancelled at the end of the run in any case).
+  std::chrono::system_clock::time_point StreamDeadline() const;
 
   // Declares the operation types (table rows); row 0 is the workload's headline.
   void SetRows(std::vector<std::string> rows);
@@ -158,8 +161,12 @@ class Engine {
   // also ends when every worker is done (all of --total issued and answered).
   void AddActive(int n = 1) { active_.fetch_add(n, std::memory_order_relaxed); }
   void DoneActive() { active_.fetch_sub(1, std::memory_order_acq_rel); }
-  void AddWorker(int n = 1) { workers_.fetch_add(n, std::memory_order_relaxed); }
+  void AddWorker(int n = 1) {
+    had_workers_.store(true);
+    workers_.fetch_add(n, std::memory_order_relaxed);
+  }
   void DoneWorker() { workers_.fetch_sub(1, std::memory_order_acq_rel); }
+  int workers() const { return workers_.load(); }
   // Finished headline operations, for the progress bar (relaxed, any thread).
   void CountProgress() { progress_ops_.fetch_add(1, std::memory_order_relaxed); }
 
@@ -204,6 +211,7 @@ class Engine {
   std::atomic<int64_t> started_{0};
   std::atomic<int> active_{0};
   std::atomic<int> workers_{0};
+  std::atomic<bool> had_workers_{false};
   std::atomic<uint64_t> progress_ops_{0};
   int64_t start_ns_ = 0;
   double start_cpu_s_ = 0;

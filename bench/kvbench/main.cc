@@ -38,13 +38,32 @@ int Fail(int code, const std::string& message) {
   return code;
 }
 
+// etcd's tools spell flags with dashes (--key-size); abseil's names use underscores. Rewrite
+// the name part of every "--flag[=value]" argument before parsing, so both spellings work.
+std::vector<std::string> UnderscoreFlagNames(int argc, char** argv) {
+  std::vector<std::string> out(argv, argv + argc);
+  for (size_t i = 1; i < out.size(); ++i) {
+    std::string& a = out[i];
+    if (a == "--") break;
+    if (a.size() < 3 || a[0] != '-' || a[1] != '-') continue;
+    for (size_t j = 2; j < a.size() && a[j] != '='; ++j) {
+      if (a[j] == '-') a[j] = '_';
+    }
+  }
+  return out;
+}
+
 int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       absl::StrCat("load generator for etcd v3 endpoints (kvd or etcd)\n\n  kvbench <",
                    absl::StrJoin(WorkloadNames(), "|"),
                    "> --endpoints=host:port,... [--clients=N --conns=N --duration=10s|--total=N] "
                    "[--json]\n\nSee bench/README.md for the workloads and the JSON fields."));
-  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+  std::vector<std::string> normalized = UnderscoreFlagNames(argc, argv);
+  std::vector<char*> normalized_argv;
+  for (std::string& a : normalized) normalized_argv.push_back(a.data());
+  std::vector<char*> args =
+      absl::ParseCommandLine(static_cast<int>(normalized_argv.size()), normalized_argv.data());
   if (args.size() != 2) {
     return Fail(kExitUsage,
                 absl::StrCat("want exactly one workload: ", absl::StrJoin(WorkloadNames(), ", ")));

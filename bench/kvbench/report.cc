@@ -183,6 +183,7 @@ void PrintReport(const std::string& workload, const Engine& engine,
               "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms", "mean ms");
   for (size_t r = 0; r < rows.size(); ++r) {
     const OpStats& s = merged[r];
+    if (r > 0 && s.ops == 0 && s.error_count() == 0) continue;  // nothing to show
     const Histogram& h = s.latency;
     std::printf("%-12s %10llu %11.1f %7llu %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f\n", rows[r].c_str(),
                 static_cast<unsigned long long>(s.ops), s.ops / secs,

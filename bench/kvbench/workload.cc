@@ -7,7 +7,8 @@
 namespace kvbench {
 
 const std::vector<std::string>& WorkloadNames() {
-  static const auto* names = new std::vector<std::string>{"put", "range", "txn"};
+  static const auto* names =
+      new std::vector<std::string>{"put", "range", "txn", "watch", "lease", "kubernetes"};
   return *names;
 }
 
@@ -15,6 +16,9 @@ absl::StatusOr<std::unique_ptr<Workload>> MakeWorkload(const std::string& name, 
   if (name == "put") return MakePutWorkload(engine);
   if (name == "range") return MakeRangeWorkload(engine);
   if (name == "txn") return MakeTxnWorkload(engine);
+  if (name == "watch") return MakeWatchWorkload(engine);
+  if (name == "lease") return MakeLeaseWorkload(engine);
+  if (name == "kubernetes") return MakeKubernetesWorkload(engine);
   return absl::InvalidArgumentError(absl::StrCat("unknown workload '", name, "'"));
 }
 
