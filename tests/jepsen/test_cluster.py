@@ -8,6 +8,7 @@ no process, namespace, link or nftables table behind.
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -234,3 +235,18 @@ def test_member_wipe_and_rejoin(make_cluster, kind):
     assert m.id != old_id
     assert {x.ID for x in c.member_list()} == {x.id for x in c.members}
     assert get(m, b"w") == b"before"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_port_taken_before_start(make_cluster, kind):
+    """Loopback ports are picked then released: one taken by another process before the
+    first start makes the cluster start again on fresh ports."""
+    c = make_cluster(kind)
+    taken = c.members[1].peer_port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", taken))
+        s.listen()
+        c.start()
+    assert taken not in [p for m in c.members for p in (m.client_port, m.peer_port)]
+    assert "already in use" in Path(c.members[1].log_path).read_text().lower()

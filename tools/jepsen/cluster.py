@@ -25,6 +25,7 @@ import fcntl
 import ipaddress
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -91,21 +92,30 @@ def run(argv, check=True, timeout=CMD_TIMEOUT_S, input=None):
     return r
 
 
-def free_ports(count):
-    """`count` distinct free loopback ports, all held open at once while picking."""
-    socks = []
+def free_ports(count, rng=random.SystemRandom()):
+    """`count` distinct loopback ports that are free now, picked at random BELOW the
+    kernel's ephemeral range: a member's port, free while it is down, is then never taken
+    by some outgoing connection before the member restarts."""
+    low, high = 10000, 32768
     try:
-        while len(socks) < count:
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            if s.getsockname()[1] in RESERVED_PORTS:
-                s.close()
+        eph_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+        high = min(high, eph_low)
+    except (OSError, ValueError, IndexError):
+        pass
+    ports = []
+    for _ in range(1000 * count):
+        if len(ports) == count:
+            return ports
+        port = rng.randrange(low, high)
+        if port in RESERVED_PORTS or port in ports:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
                 continue
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+        ports.append(port)
+    raise RuntimeError("no free ports")
 
 
 def tail(path, lines=LOG_TAIL_LINES):
@@ -491,12 +501,29 @@ class Cluster:
     def initial_cluster(self):
         return ",".join(f"{m.name}={m.peer_url}" for m in self.members if not m.removed)
 
-    def start(self, timeout=READY_TIMEOUT_S):
-        """Start every member, wait until each serves a linearizable read."""
-        for m in self.members:
-            m.start()
-        self.wait_healthy(timeout)
-        return self
+    def start(self, timeout=READY_TIMEOUT_S, attempts=3):
+        """Start every member, wait until each serves a linearizable read. In loopback
+        mode another process may bind a picked port first: a first start that fails with
+        "address already in use" is retried on fresh ports."""
+        for attempt in range(attempts):
+            for m in self.members:
+                m.start()
+            try:
+                self.wait_healthy(timeout)
+                return self
+            except RuntimeError:
+                clash = any(not m.alive() and "already in use" in tail(m.log_path, 10).lower()
+                            for m in self.members)
+                if self.netns or not clash or attempt + 1 == attempts:
+                    raise
+                self.log("a port was taken: starting again on fresh ports")
+                ports = free_ports(2 * self.size)
+                for m in self.members:
+                    m.kill()
+                    shutil.rmtree(m.data_dir, ignore_errors=True)
+                    m.client_port, m.peer_port = ports[2 * m.index], ports[2 * m.index + 1]
+                    m.starts = 0
+        raise AssertionError("unreachable")
 
     def endpoints(self):
         return [m.client_endpoint for m in self.members]

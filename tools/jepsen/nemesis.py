@@ -405,7 +405,8 @@ class SnapshotCatchup(Nemesis):
         c = self.cluster
         others = [m for m in c.members if m is not self.target]
         i = 0
-        while not self.stop_event.is_set() and time.monotonic() < self.deadline:
+        while (not self.stop_event.is_set() and not c.closed
+               and time.monotonic() < self.deadline):
             if not self._take():
                 return
             m = others[i % len(others)]
