@@ -55,8 +55,10 @@ def test_stale_read_fails_with_window(tmp_path):
     assert an["type"] == "nonlinearizable"
     assert an["op"]["f"] == "read" and an["op"]["result"] == 1
     assert an["possible_states"] == [2]
-    assert [o["value"] for o in an["ops"] if o["f"] == "write"] == [1, 2]
-    assert an["window_s"] == [0.0, 0.05]
+    # The smallest window that fails from any starting state: write 2, then the read.
+    assert [(o["f"], o["value"]) for o in an["ops"]] == [("write", 2), ("read", None)]
+    assert an["window_s"] == [0.02, 0.05]
+    assert "from any starting state" in an["explanation"]
 
 
 def test_lost_write_fails(tmp_path):
@@ -240,13 +242,24 @@ def test_agrees_with_brute_force_on_small_random_histories(unique):
     from tools.jepsen.check import linearizable, ops as opslib
     rng = random.Random(42)
     counts = {True: 0, False: 0}
+    windows_found = [0]
     for _ in range(3000):
         b = random_small_history(rng, unique)
         h = opslib.History(sorted(b.events, key=lambda e: e["time"]))
         want = brute_force([o for o in h.ops if o.type != "fail"])
         kept, windows = linearizable.prune(h.ops)
-        got, _, _ = linearizable.check_key(kept, windows)
+        got, failure, _ = linearizable.check_key(kept, windows)
         assert got == want, [o.describe() for o in h.ops]
         counts[want] += 1
-    print(f"\nbrute force agrees on 3000 random histories: {counts}")
+        # A window reported as failing from every starting state proves the history is
+        # not linearizable: none may be found in a linearizable one, whatever the anchor.
+        if want:
+            for anchor in (o for o in kept if o.type == "ok"):
+                small = linearizable.smallest_window(kept, windows, anchor)
+                assert small is None, [o.describe() for o in h.ops]
+        elif linearizable.find_window(kept, windows, failure["stuck"]):
+            windows_found[0] += 1
+    print(f"\nbrute force agrees on 3000 random histories: {counts}; a smallest failing "
+          f"window found for {windows_found[0]} of the {counts[False]} failures")
     assert counts[True] > 300 and counts[False] > 300
+    assert windows_found[0] > counts[False] // 2

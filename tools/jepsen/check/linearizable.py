@@ -32,6 +32,10 @@ import itertools
 from .ops import seconds
 from .result import Anomalies, nothing, outcome
 
+WINDOW_STARTS = 200          # starting points tried when looking for the smallest window
+WINDOW_STEP_BUDGET = 50_000  # search steps per window and starting state
+WINDOW_ANCHORS = 12          # ops whose completion a smallest window may end at
+WINDOW_TOTAL_STEPS = 3_000_000  # for the whole window search of one key (~10 s)
 STEP_BUDGET = 5_000_000      # search steps per key (~400k steps/s)
 MEMO_BUDGET = 2_000_000      # (linearized set, state) pairs remembered per key, at most
 MEMO_BYTES = 600_000_000     # and the memory they may take (a set is an n-bit int)
@@ -110,8 +114,10 @@ def prune(ops):
     return keep + kept_info, windows
 
 
-def check_key(ops, windows=None, step_budget=STEP_BUDGET, memo_budget=MEMO_BUDGET):
-    """Search one key's history. Returns (linearizable, failure or None, stats).
+def check_key(ops, windows=None, step_budget=STEP_BUDGET, memo_budget=MEMO_BUDGET,
+              initial=None):
+    """Search one key's history from the register state `initial`. Returns
+    (linearizable, failure or None, stats).
 
     windows: {id(info op): (after, before)} it must take effect in (see prune()).
     Raises GaveUp when the budget runs out."""
@@ -156,7 +162,7 @@ def check_key(ops, windows=None, step_budget=STEP_BUDGET, memo_budget=MEMO_BUDGE
     stack = []                    # (call entry, state before)
     memo = set()
     linearized = 0
-    state = None
+    state = initial
     entry = nxt[head]
     steps = 0
     best = None                   # (depth, stuck entry, states, stack ops, concurrent ops)
@@ -234,6 +240,7 @@ def _failure(ops, best):
     t0 = min(ops[i].invoke_time for i in window_ops)
     t1 = stuck_op.complete_time
     return {
+        "stuck": stuck_op,
         "op": stuck_op.describe(),
         "explanation": (
             f"no linearization explains {stuck_op.f} {_show(stuck_op)} by process "
@@ -245,6 +252,101 @@ def _failure(ops, best):
         "window_s": [seconds(t0), seconds(t1)],
         "window": [ops[i].describe() for i in window_ops],
     }
+
+
+class _Part:
+    """An op as the window search sees it: mandatory (type "ok": takes effect between its
+    invoke and completion) or optional (type "info": any time after its invoke, or not
+    in the window at all)."""
+
+    __slots__ = ("op", "f", "value", "result", "process", "type", "invoke_time",
+                 "complete_time")
+
+    def __init__(self, op, mandatory, invoke_time):
+        self.op, self.f, self.value, self.result = op, op.f, op.value, op.result
+        self.process = op.process
+        self.type = "ok" if mandatory else "info"
+        self.invoke_time = invoke_time
+        self.complete_time = op.complete_time if mandatory else None
+
+    def describe(self):
+        return self.op.describe()
+
+
+class _Other:
+    """A register state no op of the window reads or compares with."""
+
+    def __repr__(self):
+        return "<any other value>"
+
+
+def smallest_window(kept, windows, stuck, max_starts=WINDOW_STARTS, spent=None):
+    """The shortest window [ts, stuck's completion] that is not linearizable from ANY
+    starting state (or, when it starts with the history, from the empty key) - a
+    self-contained proof a person can check by hand - or None.
+
+    In the window, ops that ran wholly inside it must take effect in it; ops that straddle
+    its edges, and info ops, may or may not (outside, their effect is part of the unknown
+    starting state, or comes after the window). If the whole history had a linearization,
+    its ops taking effect inside [ts, te], from the state it had at ts, would linearize
+    the window: so a window that fails from every state proves the history fails.
+    ts moves back one invoke at a time from the stuck op's."""
+    te = stuck.complete_time
+    first = min(o.invoke_time for o in kept)
+    call = {id(o): max(o.invoke_time, windows.get(id(o), (o.invoke_time,))[0]) for o in kept}
+    starts = sorted({o.invoke_time for o in kept if o.invoke_time <= stuck.invoke_time},
+                    reverse=True)[:max_starts]
+    for ts in starts:
+        parts = []
+        for o in kept:
+            done_by = o.complete_time if o.type == "ok" else windows.get(id(o), (0, None))[1]
+            if call[id(o)] > te or (done_by is not None and done_by < ts):
+                continue
+            mandatory = o.type == "ok" and o.invoke_time >= ts and o.complete_time <= te
+            parts.append(_Part(o, mandatory, call[id(o)]))
+        if ts <= first:
+            states = {None}      # the window starts with the history: the key is empty
+        else:
+            states = {None, _OTHER}
+            states |= {p.result for p in parts if p.f == "read"}
+            states |= {p.value[0] for p in parts if p.f == "cas"}
+        proven = True
+        for st in states:
+            if spent is not None:
+                if spent[0] > WINDOW_TOTAL_STEPS:
+                    return None
+                spent[0] += len(parts)
+            try:
+                ok, _, stats = check_key(parts, None, WINDOW_STEP_BUDGET, initial=st)
+                if spent is not None:
+                    spent[0] += stats["steps"]
+            except GaveUp:
+                ok = True        # not proven from this state
+                if spent is not None:
+                    spent[0] += WINDOW_STEP_BUDGET
+            if ok:
+                proven = False
+                break
+        if proven:
+            return sorted(parts, key=lambda p: p.invoke_time), ts, te, ts <= first
+    return None
+
+
+_OTHER = _Other()
+
+
+def find_window(kept, windows, stuck, anchors=WINDOW_ANCHORS):
+    """smallest_window() ending at the completion of the op where the search got stuck,
+    else of one of the ok ops completing nearest to it (the search's deepest point is
+    not always where the contradiction closes)."""
+    near = sorted((o for o in kept if o.type == "ok" and o is not stuck),
+                  key=lambda o: abs(o.complete_time - stuck.complete_time))
+    spent = [0]
+    for anchor in [stuck] + near[:anchors - 1]:
+        small = smallest_window(kept, windows, anchor, spent=spent)
+        if small:
+            return small
+    return None
 
 
 def _show(op):
@@ -272,7 +374,7 @@ def check(history, step_budget=STEP_BUDGET, memo_budget=MEMO_BUDGET):
             stats["result"] = "gave up"
             extra = {}
             if e.failure:
-                extra = {k: v for k, v in e.failure.items() if k != "window"}
+                extra = {k: v for k, v in e.failure.items() if k not in ("window", "stuck")}
                 extra["deepest_point"] = extra.pop("explanation")
             anomalies.add("gave-up", f"key {key}: {e}; not shown linearizable",
                           ops=e.failure["window"] if e.failure else (), key=key, **extra)
@@ -280,8 +382,21 @@ def check(history, step_budget=STEP_BUDGET, memo_budget=MEMO_BUDGET):
             continue
         stats["result"] = "linearizable" if ok else "NOT linearizable"
         if not ok:
-            anomalies.add("nonlinearizable", f"key {key}: " + failure.pop("explanation"),
-                          ops=failure.pop("window"), key=key, **failure)
+            small = find_window(kept, windows, failure.pop("stuck"))
+            text = failure.pop("explanation")
+            window = failure.pop("window")
+            if small:
+                parts, ts, te, from_start = small
+                failure["deepest_point"] = window
+                window = [p.describe() for p in parts]
+                failure["window_s"] = [seconds(ts), seconds(te)]
+                start = ("from the empty key they start with" if from_start else
+                         "from any starting state (ops straddling the window's start may "
+                         "have taken effect before it)")
+                text = (f"these {len(parts)} ops from {seconds(ts)} s to {seconds(te)} s "
+                        f"cannot be linearized {start}; {text}")
+            anomalies.add("nonlinearizable", f"key {key}: " + text, ops=window, key=key,
+                          **failure)
         keys[key] = stats
     n_ok = sum(1 for op in ops if op.type == "ok")
     return outcome(anomalies, f"{len(ops)} register ops ({n_ok} ok) on {len(by_key)} keys",
