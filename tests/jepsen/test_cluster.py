@@ -6,6 +6,7 @@ pause/resume them, cut them apart with partitions and heal, and check that close
 no process, namespace, link or nftables table behind.
 """
 
+import json
 import os
 import signal
 import socket
@@ -14,7 +15,6 @@ import sys
 import time
 from pathlib import Path
 
-import grpc
 import pytest
 from etcd3 import etcdrpc
 
@@ -250,3 +250,38 @@ def test_port_taken_before_start(make_cluster, kind):
         c.start()
     assert taken not in [p for m in c.members for p in (m.client_port, m.peer_port)]
     assert "already in use" in Path(c.members[1].log_path).read_text().lower()
+
+
+CHILD = """
+import json, sys, time
+sys.path.insert(0, {root!r})
+from tools.jepsen.cluster import Cluster
+c = Cluster({kind!r}, 3, netns=True, binary={binary!r}, log=lambda m: None).start()
+print(json.dumps({{"pids": [m.proc.pid for m in c.members], "netns": c.namespaces,
+                  "bridge": c.bridge, "workdir": c.workdir}}), flush=True)
+time.sleep(120)
+"""
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_harness_killed_members_die_and_leftovers_are_swept(kind):
+    """A harness SIGKILLed without close(): its members die with it (pdeathsig), and the
+    next sweep deletes its namespaces and bridge."""
+    code = CHILD.format(root=str(Path(__file__).resolve().parents[2]), kind=kind,
+                        binary=binary(kind))
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        line = child.stdout.readline()
+        assert line, "the child harness did not start its cluster"
+        info = json.loads(line)
+    finally:
+        child.kill()
+        child.wait(timeout=10)
+    wait_for(lambda: not any(Path(f"/proc/{p}").exists() for p in info["pids"]), 10,
+             "members die with the harness")
+    assert set(info["netns"]) <= set(cluster_mod.list_netns())  # left behind...
+    deleted = cluster_mod.sweep_leftovers()
+    assert set(info["netns"]) | {info["bridge"]} <= set(deleted)  # ...until swept
+    assert not set(info["netns"]) & set(cluster_mod.list_netns())
+    assert info["bridge"] not in cluster_mod.list_links()
+    subprocess.run(["rm", "-rf", info["workdir"]], timeout=30)

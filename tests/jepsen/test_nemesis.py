@@ -14,7 +14,6 @@ import time
 import types
 from pathlib import Path
 
-import grpc
 import pytest
 from etcd3 import etcdrpc
 
