@@ -77,6 +77,8 @@ def test_invalid_run_report_lists_the_anomaly(tmp_path):
     assert "FAIL  linearizable" in text
     assert "[linearizable] nonlinearizable" in text
     assert "p1 0.04-0.05s ok read jepsen/r/1 null -> 1" in text
+    page = open(os.path.join(run_dir, "timeline.html")).read()
+    assert page.count('stroke="#000" stroke-width="1.5"') == 2   # write 2, the read
 
 
 def test_a_crashing_checker_is_invalid(tmp_path, monkeypatch):

@@ -155,6 +155,17 @@ def _lanes(ops, singles):
     return lanes
 
 
+def _flagged(result):
+    """(process, op id) -> names of the anomalies whose ops include it."""
+    out = {}
+    for c in result.checks.values():
+        for an in c["details"].get("anomalies", []):
+            for o in an.get("ops", []):
+                if isinstance(o, dict) and o.get("op") is not None and "f" in o:
+                    out.setdefault((o.get("process"), o["op"]), set()).add(an["type"])
+    return out
+
+
 def _title(op):
     lat = ("" if op.complete_time is None
            else f", {(op.complete_time - op.invoke_time) / 1e6:.1f} ms")
@@ -231,6 +242,8 @@ def timeline_html(result, width=1500):
         add(f'<text x="{left - 6}" y="{y + lane_h - 3}" text-anchor="end" fill="#444">'
             f'{html.escape(label)}<title>processes {html.escape(str(ps[:50]))}</title>'
             f'</text>')
+    flagged = _flagged(result)
+    marks = []
     for op in ops:
         y = top + lane_of[op.process] * lane_h + 2
         t1 = op.complete_time if op.complete_time is not None else h.end_time
@@ -239,6 +252,16 @@ def timeline_html(result, width=1500):
         colour = TYPE_COLOURS.get(op.type, INFO)
         add(f'<rect x="{x0:.1f}" y="{y}" width="{w:.1f}" height="{lane_h - 4}" '
             f'fill="{colour}"><title>{_title(op)}</title></rect>')
+        names = flagged.get((op.process, op.op_id))
+        if names:
+            marks.append((x0, y, w, op, names))
+    # Ops named by an anomaly: outlined, with a marker above the lanes and a label.
+    for x0, y, w, op, names in marks:
+        tip = html.escape(", ".join(sorted(names))) + " - " + _title(op)
+        add(f'<rect x="{x0 - 1:.1f}" y="{y - 1}" width="{w + 2:.1f}" height="{lane_h - 2}" '
+            f'fill="none" stroke="#000" stroke-width="1.5"><title>{tip}</title></rect>')
+        add(f'<path d="M{x0 + w / 2 - 5:.1f},{top - 8} l10,0 l-5,7 z" fill="{FAIL}">'
+            f'<title>{tip}</title></path>')
     # Watch streams: a thin bar over the stream's life, a tick per response.
     streams = {}
     for ev in h.singles:
@@ -287,6 +310,12 @@ def timeline_html(result, width=1500):
         c = WORKLOAD_COLOURS.get(op.workload, "#555")
         add(f'<circle cx="{x(op.complete_time):.1f}" cy="{y_lat(ms):.1f}" r="1.6" '
             f'fill="{c}" fill-opacity="0.7"><title>{_title(op)}</title></circle>')
+    for _, _, _, op, names in marks:
+        if op.type == "ok" and op.complete_time is not None:
+            ms = (op.complete_time - op.invoke_time) / 1e6
+            add(f'<circle cx="{x(op.complete_time):.1f}" cy="{y_lat(ms):.1f}" r="5" '
+                f'fill="none" stroke="{FAIL}" stroke-width="1.5"><title>'
+                f'{html.escape(", ".join(sorted(names)))} - {_title(op)}</title></circle>')
     add(f'<rect x="{left}" y="{lat_top}" width="{plot_w}" height="{lat_h}" fill="none" '
         f'stroke="#999"/>')
     add(f'<text x="{left}" y="{lat_top - 8}" font-weight="bold">latency of ok operations '
@@ -301,6 +330,8 @@ def timeline_html(result, width=1500):
     legend += " &nbsp; latency: " + " ".join(
         f'<span class="dot" style="background:{c}"></span>{n}'
         for n, c in WORKLOAD_COLOURS.items())
+    legend += (f' &nbsp; <span style="color:{FAIL}">&#9660;</span> an op named by an '
+               f'anomaly (outlined)' if marks else "")
     legend += " &nbsp; faults: " + (" ".join(
         f'<span class="sw" style="background:{c}"></span>{html.escape(n)}'
         for n, c in colour_of.items()) or "none")
