@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent / "histories"))
@@ -118,3 +120,20 @@ def test_command_line_exit_codes(tmp_path):
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 1, p.stdout + p.stderr
     assert "FAIL  linearizable" in p.stdout and "FAIL  durable" in p.stdout
+
+
+FIXTURES = sorted(p.parent for p in (Path(__file__).resolve().parent / "histories").glob(
+    "*/expect.json"))
+
+
+@pytest.mark.parametrize("fixture", FIXTURES, ids=[p.name for p in FIXTURES])
+def test_fixture_histories(fixture):
+    """Small run directories written out in full (history.jsonl, final.json), each with the
+    verdict it must get (expect.json): examples of the format a person can read."""
+    expect = json.loads((fixture / "expect.json").read_text())
+    result = check.check_run(str(fixture), only=["linearizable", "append", "watch", "lease",
+                                                 "lock", "durable"])
+    assert result.valid == expect["valid"], report.summary_text(result)
+    if not expect["valid"]:
+        assert result.anomaly_types(expect["check"]) == expect["anomalies"], \
+            report.summary_text(result)

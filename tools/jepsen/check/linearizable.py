@@ -21,9 +21,11 @@ linear on valid histories (a few thousand ops per key in well under a second).
 The search has a budget (steps, and memo entries). A search that runs out of it has not
 shown the history linearizable: the check is INVALID ("gave up"), never valid.
 
-On failure, the report shows the deepest point the search reached: the op whose completion
-could not be passed, the states the register could be in there, the last ops linearized
-before it and the ops concurrent with it - the smallest window a person needs to look at.
+On failure, the search's deepest point (the op whose completion could not be passed, the
+states the register could hold there) anchors a second search for the smallest failing
+window (smallest_window()): the shortest stretch of the history that cannot be linearized
+from any starting state - typically a write and the stale read after it. That window is
+what the report shows, with times; the deepest point's ops are kept beside it.
 """
 
 import bisect
