@@ -163,6 +163,7 @@ class Run:
         self.cluster = None
         self.history = None
         self.nemeses = {}
+        self.unrecovered = {}  # member -> why it did not serve again after the final heal
 
     # --- the whole run ------------------------------------------------------------------
 
@@ -325,8 +326,28 @@ class Run:
                 m.resume()
             elif not m.alive():
                 m.start()
-        c.wait_healthy(HEAL_TIMEOUT_S)
-        self.log("cluster healthy")
+        self.unrecovered.update(self.wait_members("after the final heal"))
+
+    def wait_members(self, when, timeout=HEAL_TIMEOUT_S):
+        """Wait (bounded) until every member serves. A member that does not (it crashed
+        on restart, say) is a finding, not a reason to stop: returns {name: error}, and
+        the run goes on with the others as long as they have a leader."""
+        c = self.cluster
+        deadline = time.monotonic() + timeout
+        errors = {}
+        for m in c.members:
+            if m.removed:
+                continue
+            try:
+                m.wait_ready(max(0.5, deadline - time.monotonic()))
+            except RuntimeError as e:
+                errors[m.name] = str(e).splitlines()[0]
+        if errors:
+            self.log(f"NOT RECOVERED {when}: {errors}")
+            self.history.nemesis("unrecovered", {"when": when, "members": errors})
+        c.wait_leader(max(5.0, deadline - time.monotonic()))
+        self.log("cluster healthy" if not errors else "cluster has a leader")
+        return errors
 
     def converge(self, heal_time):
         """After a heal: a marker write, then every member must serve a serializable read
@@ -386,6 +407,7 @@ class Run:
             self.log(f"final: revision {final['revision']}, {len(final['kv'])} keys, "
                      f"{len(final['events'])} events, {len(final['leases'])} leases")
             final["after_kill_all"] = self.after_kill_all()
+            final["unrecovered"] = self.unrecovered
             return final
         finally:
             cl.close()
@@ -411,9 +433,14 @@ class Run:
         events, complete = self.events(cl, revision)
         events = [e for e in events if e["key"].startswith(self.prefix + "/")]
         members = {}
-        for name, endpoint in self.members():
-            cl.use(name)
+        for m in self.cluster.members:
+            name, endpoint = m.name, m.client_endpoint
             info = {"endpoint": endpoint}
+            if not m.alive() or m.removed:
+                info["error"] = "not running"
+                members[name] = info
+                continue
+            cl.use(name)
             deadline = time.monotonic() + HEAL_TIMEOUT_S
             while time.monotonic() < deadline:  # until it applied `revision`
                 try:
@@ -525,14 +552,17 @@ class Run:
         self.log(f"killed every member at once; dropped un-fsynced data: {dropped or 'no'}; "
                  "restarting")
         for m in c.members:
-            m.start()
-        c.wait_healthy(HEAL_TIMEOUT_S)
+            if not m.removed:
+                m.start()
+        unrecovered = self.wait_members("after the final kill-all")
+        self.unrecovered.update({f"{k} (after kill-all)": v for k, v in unrecovered.items()})
         cl = clientlib.Client(self.members(), self.sub_rng(), timeout=FINAL_RPC_TIMEOUT_S)
         try:
             snap = self.snapshot(cl)
         finally:
             cl.close()
         snap["dropped_unsynced"] = dropped
+        snap["unrecovered"] = unrecovered
         self.log(f"after kill-all: revision {snap['revision']}, {len(snap['kv'])} keys, "
                  f"{len(snap['events'])} events")
         return snap
@@ -564,6 +594,9 @@ def main(argv=None):
     if summary.exists():
         print(summary.read_text())
     valid = bool(getattr(result, "valid", False))
+    if run.unrecovered:  # a member that never served again fails the run by itself
+        run.log(f"INVALID: members did not recover: {run.unrecovered}")
+        valid = False
     run.log(f"{'VALID' if valid else 'INVALID'}: {run.out}")
     run.log(f"seed {args.seed}; reproduce: {reproduce_command(args)}")
     return 0 if valid else 1
