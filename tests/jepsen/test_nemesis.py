@@ -292,6 +292,7 @@ def catch_up_by_snapshot(c, seed):
     d = n.start()
     target = c.member(d["targets"][0])
     assert target is not lead and d["how"] == ("partition" if c.netns else "kill")
+    assert d["filler_written"] == d["filler_writes"] == n.filler_writes(), d
     try:
         d = n.stop()
     finally:

@@ -358,8 +358,9 @@ def snapshot_count(flags):
 
 class SnapshotCatchup(Nemesis):
     """A follower cut off (netns: partitioned; loopback: killed) while filler writes push
-    the leader's log compaction past it; stop() heals and waits until it serves again,
-    which it can only do after installing a snapshot."""
+    the leader's log compaction past it: start() returns when they are written (seconds:
+    etcd needs 5000 more than kvd). stop() heals and waits until it serves again, which
+    it can only do after installing a snapshot."""
     name = "snapshot-catchup"
     cluster_flags = ("--snapshot-count", "200")
 
@@ -388,11 +389,18 @@ class SnapshotCatchup(Nemesis):
             threading.Thread(target=self._fill, daemon=True, name=f"filler-{i}")
             for i in range(FILLER_THREADS)
         ]
-        self.deadline = time.monotonic() + FILLER_TIMEOUT_S
+        t0 = time.monotonic()
+        self.deadline = t0 + FILLER_TIMEOUT_S
         for t in self.threads:
             t.start()
         self.active = True
-        return {"targets": [self.target.name], "how": how, "filler_writes": self.total}
+        # The filler is part of the fault: start() returns once it is written, so that
+        # stop() heals at once (convergence is measured from the heal).
+        for t in self.threads:
+            t.join(timeout=max(0.1, self.deadline - time.monotonic()))
+        return {"targets": [self.target.name], "how": how, "filler_writes": self.total,
+                "filler_written": self.done, "filler_errors": self.errors,
+                "filler_seconds": round(time.monotonic() - t0, 3)}
 
     def _take(self):
         with self.lock:
@@ -432,8 +440,6 @@ class SnapshotCatchup(Nemesis):
             self.threads = []
 
     def stop(self):
-        for t in self.threads:  # the filler must finish for a snapshot to be needed
-            t.join(timeout=max(0.1, self.deadline - time.monotonic()))
         written = self.done
         self._heal_own()
         c = self.cluster
