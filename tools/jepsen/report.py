@@ -15,6 +15,8 @@ import os
 
 from .check import ops as opslib
 
+MAX_OPS_SHOWN = 30     # per anomaly in summary.txt
+MAX_OP_CHARS = 400     # per op line in summary.txt
 OK, FAIL, INFO = "#2e9d48", "#d64541", "#f0a30a"
 TYPE_COLOURS = {"ok": OK, "fail": FAIL, "info": INFO}
 WORKLOAD_COLOURS = {"register": "#1f77b4", "append": "#9467bd", "watch": "#17becf",
@@ -106,8 +108,14 @@ def summary_text(result):
                 lines.append(f"  [{name}] {d.get('summary')}")
             for an in d.get("anomalies", []):
                 lines.append(f"  [{name}] {an['type']}: {an['explanation']}")
-                for o in an.get("ops", []):
-                    lines.append(f"      {_fmt_op(o)}")
+                ops = an.get("ops", [])
+                for o in ops[:MAX_OPS_SHOWN]:
+                    text = _fmt_op(o)
+                    if len(text) > MAX_OP_CHARS:
+                        text = text[:MAX_OP_CHARS] + " ..."
+                    lines.append(f"      {text}")
+                if len(ops) > MAX_OPS_SHOWN:
+                    lines.append(f"      ... {len(ops) - MAX_OPS_SHOWN} more ops")
             shown = len(d.get("anomalies", []))
             total = sum(d.get("anomaly_counts", {}).values())
             if total > shown:

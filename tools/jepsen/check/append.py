@@ -31,6 +31,14 @@ _PRIORITY = ("ww", "wr", "rw", "rt")
 RW_TRIES = 2000   # rw edges tried per component when looking for a G-single cycle
 
 
+def _short(lst, keep=6):
+    """A list for an explanation: long ones shortened to their ends."""
+    if len(lst) <= 2 * keep:
+        return str(lst)
+    return (f"[{', '.join(map(str, lst[:keep]))}, ... {', '.join(map(str, lst[-keep:]))}]"
+            f" ({len(lst)} elements)")
+
+
 def parse_list(value):
     """A key's value in final.json (comma-joined ints) as a list."""
     if value is None or value == "":
@@ -106,12 +114,14 @@ def check(history):
         for t, lst in rs:
             if len(set(lst)) != len(lst):
                 dup = sorted({x for x in lst if lst.count(x) > 1})
-                a.add("duplicate-elements", f"read of {k} has {dup} more than once: {lst}",
+                a.add("duplicate-elements", f"read of {k} has {dup[:10]} more than once: "
+                      f"{_short(lst)}",
                       [t] if t else [], key=k)
             if lst != longest[:len(lst)]:
                 consistent = False
-                a.add("incompatible-order", f"read of {k} {lst} is not a prefix of the "
-                      f"longest read {longest}", [t] if t else [], key=k)
+                a.add("incompatible-order", f"{'read' if t else 'final value'} of {k} "
+                      f"{_short(lst)} is not a prefix of the longest read {_short(longest)}",
+                      [t] if t else [], key=k)
         for x in set(longest):
             if (k, x) in writer:
                 continue
@@ -173,8 +183,8 @@ def check(history):
     for k, fin in finals.items():
         for t, lst in reads[k]:
             if t is not None and len(lst) > len(fin) and lst[:len(fin)] == fin:
-                a.add("lost-append", f"a read of {k} saw {lst}; the final state is only "
-                      f"{fin}", [t], key=k)
+                a.add("lost-append", f"a read of {k} saw {_short(lst)}; the final state "
+                      f"is only {_short(fin)}", [t], key=k)
     for t in committed:
         if t.type != "info":
             continue              # ok ones: checked above against every later read
@@ -182,7 +192,7 @@ def check(history):
             if k in finals and any(v not in finals[k] for v in vs):
                 a.add("lost-append", f"a transaction of unknown outcome was seen to commit, "
                       f"but its appends {vs} to {k} are not all in the final state "
-                      f"{finals[k]}", [t], key=k)
+                      f"{_short(finals[k])}", [t], key=k)
     node = {id(t): i for i, t in enumerate(committed)}
     adj = [dict() for _ in committed]
 
