@@ -252,3 +252,12 @@ def test_lease_reads_past_incomplete_store_events_are_not_judged(tmp_path):
     c, types = run(b, tmp_path, "lease", final)
     assert "read-under-dead-lease" not in types and "read-mismatch" not in types, c
     assert "incomplete" in c["details"]["summary"]
+
+
+def test_member_not_recovered_after_heal(tmp_path):
+    b = faulty(100)
+    b.nemesis(9000, "start", {"nemesis": "kill", "targets": ["n3"]})
+    b.nemesis(9500, "stop", {"nemesis": "kill", "targets": ["n3"], "ready": False,
+                             "errors": {"n3": "exited with code -6"}})
+    c, types = run(b, tmp_path, "availability")
+    assert types == ["member-not-recovered"], c

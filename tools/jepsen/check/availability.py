@@ -5,9 +5,10 @@ end of the history). For each window: ops completed in it by type, the longest s
 without an acknowledged write (register/watch write or delete, cas, lease put, lock
 fenced write, append txn), and the time from the fault to the first acknowledged write.
 
-availability is INVALID only when, after a leader kill (nemesis "kill-leader", or a start
+availability is INVALID when, after a leader kill (nemesis "kill-leader", or a start
 whose description says "killed_leader": true), no write was acknowledged within
-LEADER_KILL_S seconds (unless the history ended sooner: then it says so).
+LEADER_KILL_S seconds (unless the history ended sooner: then it says so), and when a
+heal reports that members did not come back ("ready": false in the stop's description).
 
 convergence: the driver logs `converged` {"seconds": s} after each heal (time until every
 member served a read at the revision of a marker write made after the heal; seconds null:
@@ -87,6 +88,10 @@ def check_availability(history):
     for w in ws:
         s = window_stats(history, w, writes)
         stats.append(s)
+        stop = w["stop_value"] or {}
+        if stop.get("ready") is False:
+            a.add("member-not-recovered", f"after {w['nemesis']} healed at {s['stop_s']} s, "
+                  f"members did not serve again: {stop.get('errors')}", window=s)
         if is_leader_kill(w) and not s.get("error"):
             first = s["first_write_after_s"]
             remaining = (history.end_time - w["start"]) / 1e9
