@@ -81,7 +81,6 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(NodeOptions options) {
 
   storage::EngineOptions engine_options;
   engine_options.path = (data_dir / "member" / "kvd").string();
-  engine_options.plant_no_fsync = o.plant_no_fsync;
   absl::StatusOr<std::unique_ptr<storage::Engine>> engine = storage::Engine::Open(engine_options);
   if (!engine.ok()) return engine.status();
   node->engine_ = std::move(*engine);
@@ -92,6 +91,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(NodeOptions options) {
       storage::RaftLog::Open(node->engine_.get());
   if (!log.ok()) return log.status();
   node->raft_log_ = std::move(*log);
+  node->raft_log_->set_plant_no_fsync(o.plant_no_fsync);
 
   absl::StatusOr<uint64_t> member_id = node->raft_log_->MemberId();
   if (!member_id.ok()) return member_id.status();

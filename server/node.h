@@ -77,7 +77,7 @@ struct NodeOptions {
   // Revisions of history removed per physical compaction step.
   int64_t compaction_step_revisions = 1000;
 
-  // --kvd-plant-bug=no-fsync (fault-harness tests only): no write is synced.
+  // --kvd-plant-bug=no-fsync (fault-harness tests only): the raft log is never synced.
   bool plant_no_fsync = false;
 
   // Makes the peer transport (tests pass an in-process one).

@@ -93,7 +93,12 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& option
   db_options.create_if_missing = fresh;
   db_options.create_missing_column_families = fresh;
   db_options.paranoid_checks = true;
-  db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  // A raft member must never forget a vote or an entry it acknowledged. A crash can leave
+  // an incomplete record at the end of the WAL (a write cut short, never synced): that is
+  // dropped. Any other damage (a complete record failing its checksum: synced data gone
+  // bad) refuses to open, naming it. kPointInTimeRecovery would instead silently drop
+  // that record and everything after it, acknowledged entries and votes included.
+  db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
   db_options.max_background_jobs = 2;
   db_options.keep_log_file_num = 4;
   db_options.max_manifest_file_size = 64 << 20;
@@ -118,13 +123,18 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& option
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(db_options, options.path, descriptors, &handles, &raw);
   if (!s.ok()) {
-    return absl::Status(FromRocks(s).code(), absl::StrCat("cannot open kvd store at ", options.path,
-                                                          ": ", s.ToString()));
+    return absl::Status(
+        FromRocks(s).code(),
+        absl::StrCat("cannot open kvd store at ", options.path, ": ", s.ToString(),
+                     s.IsCorruption() ? " (the store is damaged beyond a write cut short by a "
+                                        "crash, and may have lost what this member "
+                                        "acknowledged: remove the member, wipe its data "
+                                        "directory and add it back)"
+                                      : ""));
   }
   std::unique_ptr<Engine> engine(new Engine());
   engine->path_ = options.path;
   engine->reserve_bytes_ = options.reserve_bytes;
-  engine->plant_no_fsync_ = options.plant_no_fsync;
   engine->db_.reset(raw);
   engine->default_cf_ = handles[0];
   for (int i = 0; i < kCfCount; ++i) engine->handles_[i] = handles[i + 1];
@@ -167,7 +177,7 @@ absl::Status Engine::Write(rocksdb::WriteBatch* batch, bool sync) {
     std::_Exit(1);
   }
   rocksdb::WriteOptions wo;
-  wo.sync = sync && !plant_no_fsync_;
+  wo.sync = sync;
   rocksdb::Status s = db_->Write(wo, batch);
   if (!s.ok() && !s.IsBusy() && !s.IsTryAgain()) {
     // A write that did not reach the disk (full disk, I/O error) leaves RocksDB in an

@@ -14,8 +14,11 @@
 //
 // Crash behaviour: RocksDB's write-ahead log makes each Write() atomic. Write(sync=true)
 // returns only after the batch is on stable storage (fsync of the WAL); Write(sync=false)
-// may be lost by a machine crash, but never partially (a torn WAL tail is discarded on
-// recovery by kPointInTimeRecovery). Every block carries a checksum that reads verify.
+// may be lost by a machine crash, but never partially (an incomplete record at the WAL's
+// end, a write cut short, is discarded on recovery: kTolerateCorruptedTailRecords). A
+// complete WAL record that fails its checksum refuses to open (Open says "Corruption"):
+// it may hold a synced vote or entry, which a raft member must not forget. Every block
+// carries a checksum that reads verify.
 #ifndef KVD_STORAGE_ENGINE_H_
 #define KVD_STORAGE_ENGINE_H_
 
@@ -52,9 +55,6 @@ struct EngineOptions {
   // write that would start with less free space than this stops the process first, saying
   // why; memtable flushes and compactions need room of this order too.
   int64_t reserve_bytes = 64 << 20;
-  // Testing only (kvd --kvd-plant-bug=no-fsync): Write(sync=true) does not sync, so an
-  // acknowledged write can be lost by a power loss. Proves the fault harness catches it.
-  bool plant_no_fsync = false;
 };
 
 // Converts a RocksDB status into the closest absl status, keeping its text.
@@ -99,7 +99,6 @@ class Engine {
 
   std::string path_;
   int64_t reserve_bytes_ = 0;
-  bool plant_no_fsync_ = false;
   std::unique_ptr<rocksdb::DB> db_;
   std::array<rocksdb::ColumnFamilyHandle*, kCfCount> handles_{};
   rocksdb::ColumnFamilyHandle* default_cf_ = nullptr;

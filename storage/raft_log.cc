@@ -253,7 +253,7 @@ absl::Status RaftLog::Persist(const raft::Ready& rd, const std::string& snapshot
   }
   if (rd.hard_state) batch.Put(state_cf, kHardStateKey, rd.hard_state->SerializeAsString());
   if (batch.Count() == 0) return absl::OkStatus();
-  bool sync = rd.must_sync || rd.snapshot.has_value();
+  bool sync = (rd.must_sync || rd.snapshot.has_value()) && !plant_no_fsync_;
   if (absl::Status s = engine_->Write(&batch, sync); !s.ok()) return s;
 
   if (new_start.index() != log_start_.index()) {

@@ -74,6 +74,10 @@ class RaftLog final : public raft::Storage {
   // the log start. REQUIRES: index <= the applied index. No-op if already compacted.
   absl::Status Compact(uint64_t index, const raftpb::ConfState& conf_state);
 
+  // Testing only (kvd --kvd-plant-bug=no-fsync): Persist never syncs, so entries and
+  // votes acknowledged to peers can be lost by a power loss.
+  void set_plant_no_fsync(bool on) { plant_no_fsync_ = on; }
+
   // This member's id (0 until set). Kept here because it is local, never replicated.
   absl::StatusOr<uint64_t> MemberId() const;
   absl::Status SetMemberId(uint64_t id);
@@ -92,6 +96,7 @@ class RaftLog final : public raft::Storage {
   void CacheTruncateFrom(uint64_t index);
 
   Engine* const engine_;
+  bool plant_no_fsync_ = false;
   mutable absl::Mutex mu_;
   raftpb::SnapshotMetadata log_start_ ABSL_GUARDED_BY(mu_);
   raftpb::HardState hard_state_ ABSL_GUARDED_BY(mu_);

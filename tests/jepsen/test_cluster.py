@@ -312,3 +312,21 @@ def test_concurrent_linearizable_reads_on_every_member(make_cluster, kind):
         for t in threads:
             t.join()
         assert all(results.values()), results
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_rejoin_without_leave_and_leave_twice(make_cluster, kind):
+    """rejoin() of a member still in the cluster removes it first (a wiped member comes
+    back under a new id); leave() twice is one removal."""
+    c = make_cluster(kind).start()
+    m = next(x for x in c.members if x is not c.wait_leader())
+    old_id = m.id
+    m.rejoin(c)
+    assert m.id != old_id and not m.removed
+    assert {x.ID for x in c.member_list()} == {x.id for x in c.members}
+    m.leave(c)
+    m.leave(c)
+    assert len(c.member_list()) == 2 and m.removed
+    m.rejoin(c)
+    c.wait_healthy(20)
+    assert len(c.member_list()) == 3

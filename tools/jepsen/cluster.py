@@ -404,23 +404,34 @@ class Member:
         return f"--- {self.name} log ({self.log_path}) ---\n{tail(self.log_path, lines)}"
 
     # membership: leave() removes this member (killed first), rejoin() adds it back wiped.
-    def leave(self, cluster=None):
+    def listed(self, cluster=None):
+        """This member's entry in MemberList (found by peer URL), or None."""
         c = cluster or self.cluster
-        if self.id is None:
-            self.status()
-        member_id = self.id
+        return next((m for m in c.member_list() if self.peer_url in m.peerURLs), None)
+
+    def leave(self, cluster=None):
+        """Kill, then MemberRemove (asked of the other members). Idempotent."""
+        c = cluster or self.cluster
         self.kill()
-        c.member_remove(member_id, exclude=self)
+        entry = self.listed(c)
+        if entry is not None:
+            c.member_remove(entry.ID, exclude=self)
         self.removed = True
         self.id = None
 
     def rejoin(self, cluster=None, wait=True):
+        """Wipe the data dir, MemberAdd (unless added and not started yet: a retry), start
+        with --initial-cluster-state existing. A member still in the cluster with its
+        data is removed first: a wiped member must come back under a new id."""
         c = cluster or self.cluster
         self.kill()
+        entry = None if self.removed else self.listed(c)
+        if entry is not None and entry.name:  # started before: it has state elsewhere
+            self.leave(c)
+            entry = None
         shutil.rmtree(self.data_dir, ignore_errors=True)
-        if self.removed:
-            self.id = c.member_add(self.peer_url, exclude=self)
-            self.removed = False
+        self.id = entry.ID if entry is not None else c.member_add(self.peer_url, exclude=self)
+        self.removed = False
         self.joining = True
         self.start()
         if wait:
