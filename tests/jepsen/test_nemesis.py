@@ -274,11 +274,13 @@ def test_clock_skew_kvd(run_nemesis):
     env = environ(target)
     assert f"FAKETIME={d['faketime']}".encode() in env
     assert f"LD_PRELOAD={nem.LIBFAKETIME}:{other}".encode() in env
+    assert "libfaketime" in Path(f"/proc/{target.proc.pid}/maps").read_text()  # loaded
     assert_serving(c)  # a member on a skewed clock still serves
     assert n.stop()["ready"]
     env = environ(target)
     assert not any(e.startswith(b"FAKETIME=") for e in env)
     assert f"LD_PRELOAD={other}".encode() in env
+    assert "libfaketime" not in Path(f"/proc/{target.proc.pid}/maps").read_text()
     for m in c.members:
         m.extra_env.pop("LD_PRELOAD")
     assert_serving(c)
