@@ -55,6 +55,19 @@ def summary_text(result):
         lines.append(f"server: {h.final.get('kind', '?')}, prefix {h.final.get('prefix')!r},"
                      f" {len(h.final.get('members') or {})} members, "
                      f"{len(h.final.get('events') or [])} events in the store")
+    if h is not None:
+        from .check.availability import windows
+        tried = {}
+        for w in windows(h):
+            tried[w["nemesis"]] = tried.get(w["nemesis"], 0) + 1
+        by_type = {}
+        for op in h.ops:
+            by_type[op.type] = by_type.get(op.type, 0) + 1
+        lines.append(f"operations checked: {len(h.ops)} (ok {by_type.get('ok', 0)}, fail "
+                     f"{by_type.get('fail', 0)}, info {by_type.get('info', 0)}) over "
+                     f"{h.end_time / 1e9:.1f} s")
+        lines.append("faults tried: " + (", ".join(f"{n} x{c}" for n, c in tried.items())
+                                         or "none"))
     lines.append("")
     lines.append("checks:")
     width = max((len(n) for n in result.checks), default=10)

@@ -58,13 +58,17 @@ def write_times(history):
     return sorted(op.complete_time for op in ops.values())
 
 
-def window_stats(history, w, writes):
-    """Numbers of one fault window (see the module docstring)."""
+def window_stats(history, w, writes, completions=None):
+    """Numbers of one fault window (see the module docstring). completions: sorted
+    (completion time, type) of every op (computed if not given)."""
     t0, t1 = w["start"], w["stop"]
+    if completions is None:
+        completions = _completions(history)
     counts = {}
-    for op in history.ops:
-        if op.complete_time is not None and t0 <= op.complete_time <= t1:
-            counts[op.type] = counts.get(op.type, 0) + 1
+    lo = bisect.bisect_left(completions, (t0, ""))
+    hi = bisect.bisect_right(completions, (t1, "~"))
+    for _, type_ in completions[lo:hi]:
+        counts[type_] = counts.get(type_, 0) + 1
     i = bisect.bisect_left(writes, t0)
     j = bisect.bisect_right(writes, t1)
     points = [t0] + writes[i:j] + [t1]
@@ -78,15 +82,21 @@ def window_stats(history, w, writes):
             "error": w["start_value"].get("error")}
 
 
+def _completions(history):
+    return sorted((op.complete_time, op.type) for op in history.ops
+                  if op.complete_time is not None)
+
+
 def check_availability(history):
     ws = windows(history)
     writes = write_times(history)
+    completions = _completions(history)
     if not ws:
         return nothing(f"no fault windows ({len(writes)} acknowledged writes)")
     a = Anomalies()
     stats = []
     for w in ws:
-        s = window_stats(history, w, writes)
+        s = window_stats(history, w, writes, completions)
         stats.append(s)
         stop = w["stop_value"] or {}
         if stop.get("ready") is False:
