@@ -55,6 +55,15 @@ absl::Status RawNode::Propose(absl::string_view data) {
   return raft_->Step(std::move(m));
 }
 
+absl::Status RawNode::ProposeBatch(const std::vector<std::string>& data) {
+  raftpb::Message m;
+  m.set_type(raftpb::MSG_PROP);
+  m.set_from(raft_->id());
+  m.mutable_entries()->Reserve(static_cast<int>(data.size()));
+  for (const std::string& d : data) m.add_entries()->set_data(d);
+  return raft_->Step(std::move(m));
+}
+
 absl::Status RawNode::ProposeConfChange(const raftpb::ConfChange& cc) {
   raftpb::Message m;
   m.set_type(raftpb::MSG_PROP);

@@ -52,6 +52,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -106,6 +107,10 @@ class RawNode {
   absl::Status Campaign();
   // Proposes data to be appended to the log.
   absl::Status Propose(absl::string_view data);
+  // Proposes several entries at once, in order: one message, so a leader sends them to
+  // each follower in one append, and a follower forwards them in one message. Either all
+  // are accepted or all are dropped.
+  absl::Status ProposeBatch(const std::vector<std::string>& data);
   // Proposes a membership change. See the class comment for the rules.
   absl::Status ProposeConfChange(const raftpb::ConfChange& cc);
   absl::Status ProposeConfChange(const raftpb::ConfChangeV2& cc);

@@ -617,10 +617,20 @@ void Node::RaftLoop() {
       absl::MutexLock lock(&mu_);
       *result = cs;
     }
+    // Every proposal that arrived since the last round in one message: the leader sends
+    // them to each follower in one append (a follower forwards them in one message).
+    std::vector<std::string> batch;
+    std::vector<absl::Time> batch_deadlines;
+    batch.reserve(proposals.size());
     for (auto& [data, deadline] : proposals) {
       if (deadline < now) continue;  // its waiter has expired
-      absl::Status s = raw_->Propose(data);
-      if (raft::IsErrProposalDropped(s)) retry.emplace_back(std::move(data), deadline);
+      batch.push_back(std::move(data));
+      batch_deadlines.push_back(deadline);
+    }
+    if (!batch.empty() && raft::IsErrProposalDropped(raw_->ProposeBatch(batch))) {
+      for (size_t i = 0; i < batch.size(); ++i) {
+        retry.emplace_back(std::move(batch[i]), batch_deadlines[i]);
+      }
     }
     std::vector<std::pair<Done, absl::Status>> answers;
     for (ConfChangeRequest& c : conf_changes) {
