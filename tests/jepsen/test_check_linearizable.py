@@ -15,8 +15,8 @@ K = "jepsen/r/1"
 ONLY = ["linearizable"]
 
 
-def lin(b, tmp_path, **options):
-    r = hist.check(b, tmp_path, only=ONLY, **options)
+def lin(b, tmp_path, final=None, **options):
+    r = hist.check(b, tmp_path, final=final, only=ONLY, **options)
     return r.checks["linearizable"]
 
 
@@ -263,3 +263,21 @@ def test_agrees_with_brute_force_on_small_random_histories(unique):
           f"window found for {windows_found[0]} of the {counts[False]} failures")
     assert counts[True] > 300 and counts[False] > 300
     assert windows_found[0] > counts[False] // 2
+
+
+def test_final_state_is_a_last_read(tmp_path):
+    b = hist.Builder()
+    b.write(0, 10, 0, K, 1)
+    b.write(20, 30, 1, K, 2)
+    b.write(40, 50, 0, K, 3, type_="info")
+    good = {"kv": [{"key": K, "value": "3"}], "after_kill_all": {"kv": [{"key": K,
+                                                                         "value": "3"}]}}
+    c = lin(b, tmp_path, final=good)
+    assert c["valid"], c
+    assert "2 final reads" in c["details"]["summary"]
+    # Every member killed at once, and the acknowledged write of 2 rolled back to 1.
+    bad = dict(good, after_kill_all={"kv": [{"key": K, "value": "1"}]})
+    c = lin(b, tmp_path, final=bad)
+    assert not c["valid"]
+    an = c["details"]["anomalies"][0]
+    assert an["op"]["process"] == "after_kill_all" and an["op"]["result"] == 1

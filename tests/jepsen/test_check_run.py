@@ -38,6 +38,8 @@ def valid_run(tmp_path, seed=1):
               for v in [e["value"] if e["f"] == "write" else e["value"][1]]]
     members = {n: {"hashkv": {"hash": 77, "revision": 50, "compact_revision": 0},
                    "revision": 50} for n in ("n1", "n2", "n3")}
+    kv = kv + [{"key": k, "value": str(v), "create_revision": 2, "mod_revision": 3,
+                "version": 1, "lease": 0} for k, v in b.final_state.items()]
     final = {"prefix": "jepsen", "kind": "kvd", "members": members, "kv": kv,
              "events": events, "leases": {}}
     return b.save(str(tmp_path / "run"), final)

@@ -144,6 +144,7 @@ def register_history(seed, keys=3, ops_per_key=2000, concurrency=10, p_info=0.03
             rec["applied"] = cur == old
             if cur == old:
                 state[rec["key"]] = new
+    b.final_state = state  # key -> the value it holds at the end
     for _, rec in planned:
         if rec["info"]:
             type_, done = "info", {"error": "timeout"}

@@ -31,7 +31,7 @@ what the report shows, with times; the deepest point's ops are kept beside it.
 import bisect
 import itertools
 
-from .ops import seconds
+from .ops import Op, seconds
 from .result import Anomalies, nothing, outcome
 
 WINDOW_STARTS = 200          # starting points tried when looking for the smallest window
@@ -364,6 +364,9 @@ def check(history, step_budget=STEP_BUDGET, memo_budget=MEMO_BUDGET):
     by_key = {}
     for op in ops:
         by_key.setdefault(op.key, []).append(op)
+    final_reads = _final_reads(history, by_key)
+    for op in final_reads:
+        by_key[op.key].append(op)
     anomalies = Anomalies()
     keys = {}
     for key in sorted(by_key, key=str):
@@ -401,5 +404,30 @@ def check(history, step_budget=STEP_BUDGET, memo_budget=MEMO_BUDGET):
                           **failure)
         keys[key] = stats
     n_ok = sum(1 for op in ops if op.type == "ok")
-    return outcome(anomalies, f"{len(ops)} register ops ({n_ok} ok) on {len(by_key)} keys",
-                   keys=keys)
+    summary = f"{len(ops)} register ops ({n_ok} ok) on {len(by_key)} keys"
+    if final_reads:
+        summary += f", and {len(final_reads)} final reads from final.json"
+    return outcome(anomalies, summary, keys=keys)
+
+
+def _final_reads(history, by_key):
+    """Reads of every register key, after the history ends, from final.json's kv (taken
+    after healing) and after_kill_all's kv: the end state must be the last write too."""
+    final = history.final or {}
+    out = []
+    t = history.end_time
+    for label, state in (("final.json", final), ("after_kill_all", final.get("after_kill_all"))):
+        if not state or state.get("kv") is None:
+            continue
+        kv = {x["key"]: x.get("value") for x in state["kv"]}
+        for key in by_key:
+            raw = kv.get(key)
+            try:
+                value = None if raw is None else int(raw)
+            except ValueError:
+                value = raw
+            inv = {"process": label, "type": "invoke", "f": "read", "workload": "register",
+                   "key": key, "value": None, "time": t + 1}
+            out.append(Op(inv, dict(inv, type="ok", value=value, time=t + 2)))
+        t += 2
+    return out
