@@ -18,6 +18,10 @@ and a read that matches the register's state is linearized at once, without tryi
 leave it for later (it commutes with everything pending): both keep the search near
 linear on valid histories (a few thousand ops per key in well under a second).
 
+When final.json has the store's kv (after healing, and after killing every member at
+once), each is one more read of every key, after the history: the end state must be
+explained by the same order.
+
 The search has a budget (steps, and memo entries). A search that runs out of it has not
 shown the history linearizable: the check is INVALID ("gave up"), never valid.
 
