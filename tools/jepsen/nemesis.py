@@ -16,13 +16,18 @@ etcd reads the clock through the vDSO, not libc, so it is "kvd" only.
 
 snapshot-catchup cuts one follower off (partition, or kill without netns) and writes
 filler puts (key "jepsen-nemesis/filler", outside any workload prefix) until the leader
-must have compacted its log past the follower, so healing needs a snapshot. How many: the
---snapshot-count of the cluster's flags plus the entries the leader keeps for slow
-followers (etcd 3.4: 5000; kvd: min(5000, snapshot count)). Start the cluster with a small
---snapshot-count (SnapshotCatchup.cluster_flags) or the filler is long.
+must have compacted its log past the follower, so healing needs a snapshot: 2 x the
+--snapshot-count of the cluster's flags + the entries the leader keeps for slow followers
+(etcd 3.4: 5000; kvd: min(5000, snapshot count)) + 100. start() returns once they are
+written. Start the cluster with a small --snapshot-count (SnapshotCatchup.cluster_flags)
+or the filler is long. Before the heal the follower's TCP connections are reset: the
+appends the leader streamed into them would otherwise arrive late and spare it the
+snapshot. (etcd's leader does not compact for 30 s after sending a snapshot, so rounds
+closer than that may not need one.)
 """
 
 import importlib
+import os
 import signal
 import threading
 import time
@@ -34,7 +39,8 @@ RECOVER_TIMEOUT_S = 30.0  # stop(): a healed member serves again within this
 FILLER_KEY = b"jepsen-nemesis/filler"
 FILLER_THREADS = 8
 FILLER_TIMEOUT_S = 120.0
-LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
+LIBFAKETIME = os.environ.get("LIBFAKETIME",
+                             "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1")
 
 
 class Nemesis:
@@ -65,7 +71,9 @@ class Nemesis:
         """Idempotent best-effort heal: network, pauses, removed and dead members."""
         c = self.cluster
         self._heal_own()
-        if c.netns and not c.closed:
+        if c.closed:
+            return {}
+        if c.netns:
             c.heal()
         for m in c.members:
             if m.paused:
