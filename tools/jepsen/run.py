@@ -274,10 +274,16 @@ class Run:
         if not self.nemeses:
             return
         order = []
+        first_round = True
         while not stop.wait(rng.uniform(*QUIET_S)):
             if not order:  # every nemesis once, in a random order, then again
                 order = sorted(self.nemeses)
                 rng.shuffle(order)
+                if first_round and "kill-leader" in order:
+                    # every run measures the availability after a leader kill
+                    order.remove("kill-leader")
+                    order.append("kill-leader")
+                first_round = False
             name = order.pop()
             nemesis = self.nemeses[name]
             invoked = self.history.now()  # start() can take seconds (kills, restarts)
