@@ -281,3 +281,17 @@ def test_final_state_is_a_last_read(tmp_path):
     assert not c["valid"]
     an = c["details"]["anomalies"][0]
     assert an["op"]["process"] == "after_kill_all" and an["op"]["result"] == 1
+
+
+def test_a_failing_window_proves_it_even_when_the_search_gives_up(tmp_path):
+    b = hist.register_history(seed=9, keys=1, ops_per_key=1000, concurrency=10, p_info=0.05)
+    first = next(e["value"] for e in b.events if e["f"] == "write" and e["type"] == "ok")
+    end = max(e["time"] for e in b.events) / hist.MS
+    b.write(end + 10, end + 20, 999, "jepsen/r/0", 10 ** 8)
+    b.read(end + 30, end + 40, 999, "jepsen/r/0", first)
+    # Enough budget to reach the stale read at the end, not to exhaust the search.
+    c = lin(b, tmp_path, linearizable_step_budget=100_000)
+    assert c["details"]["anomaly_counts"] == {"nonlinearizable": 1}, c["details"]["summary"]
+    an = c["details"]["anomalies"][0]
+    assert "gave up" in an["explanation"]
+    assert [(o["f"], o.get("result")) for o in an["ops"]][-1] == ("read", first)

@@ -379,19 +379,25 @@ def check(history, step_budget=STEP_BUDGET, memo_budget=MEMO_BUDGET):
         try:
             ok, failure, s = check_key(kept, windows, step_budget, memo_budget)
             stats.update(s)
+            gave_up = None
         except GaveUp as e:
+            ok, failure, gave_up = False, e.failure, str(e)
+        small = None
+        if not ok and failure:
+            small = find_window(kept, windows, failure.pop("stuck"))
+        if gave_up and not small:
+            # Not shown linearizable, not shown otherwise: invalid all the same.
             stats["result"] = "gave up"
             extra = {}
-            if e.failure:
-                extra = {k: v for k, v in e.failure.items() if k not in ("window", "stuck")}
+            if failure:
+                extra = {k: v for k, v in failure.items() if k != "window"}
                 extra["deepest_point"] = extra.pop("explanation")
-            anomalies.add("gave-up", f"key {key}: {e}; not shown linearizable",
-                          ops=e.failure["window"] if e.failure else (), key=key, **extra)
-            keys[key] = stats
-            continue
-        stats["result"] = "linearizable" if ok else "NOT linearizable"
-        if not ok:
-            small = find_window(kept, windows, failure.pop("stuck"))
+            anomalies.add("gave-up", f"key {key}: {gave_up}; not shown linearizable",
+                          ops=failure["window"] if failure else (), key=key, **extra)
+        elif not ok:
+            # A window that fails from every starting state proves it, even when the
+            # search of the whole key gave up.
+            stats["result"] = "NOT linearizable"
             text = failure.pop("explanation")
             window = failure.pop("window")
             if small:
@@ -404,8 +410,12 @@ def check(history, step_budget=STEP_BUDGET, memo_budget=MEMO_BUDGET):
                          "have taken effect before it)")
                 text = (f"these {len(parts)} ops from {seconds(ts)} s to {seconds(te)} s "
                         f"cannot be linearized {start}; {text}")
+            if gave_up:
+                text += f" (the search of the whole key gave up: {gave_up})"
             anomalies.add("nonlinearizable", f"key {key}: " + text, ops=window, key=key,
                           **failure)
+        else:
+            stats["result"] = "linearizable"
         keys[key] = stats
     n_ok = sum(1 for op in ops if op.type == "ok")
     summary = f"{len(ops)} register ops ({n_ok} ok) on {len(by_key)} keys"
