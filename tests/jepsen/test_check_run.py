@@ -139,3 +139,10 @@ def test_fixture_histories(fixture):
     if not expect["valid"]:
         assert result.anomaly_types(expect["check"]) == expect["anomalies"], \
             report.summary_text(result)
+
+
+def test_empty_history_is_invalid(tmp_path):
+    (tmp_path / "history.jsonl").write_text("")
+    result = check.check_run(str(tmp_path))
+    assert not result.valid
+    assert [n for n, c in result.checks.items() if not c["valid"]] == ["history"]
