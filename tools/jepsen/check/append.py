@@ -52,190 +52,211 @@ def check(history):
     txns = history.of("append", ("txn",))
     if not txns:
         return nothing("no append transactions")
-    a = Anomalies()
-    ok = [t for t in txns if t.type == "ok"]
-    failed = [t for t in txns if t.type == "fail"]
-    info = [t for t in txns if t.type == "info"]
+    x = _Analysis(txns, history.final)
+    x.collect()
+    x.version_orders()
+    x.intermediate_reads()
+    x.lost_appends()
+    x.final_state()
+    x.cycles()
+    return outcome(x.a, f"{len(txns)} txns ({len(x.ok)} ok, {len(x.failed)} fail, "
+                   f"{len(x.info)} info), {len(x.order)} keys ordered, "
+                   f"{len(x.committed)} committed in the graph")
 
-    writer = {}                     # (key, element) -> txn that appended it (ok or info)
-    failed_writer = {}
-    appends_of = {}                 # id(txn) -> {key: [elements in order]}
-    for t in ok + info:
-        mine = {}
-        for f, k, v in (t.value or []):
-            if f == "append":
-                if (k, v) in writer:
-                    a.add("duplicate-append", f"element {v} appended to {k} twice",
-                          [writer[(k, v)], t])
-                writer.setdefault((k, v), t)
-                mine.setdefault(k, []).append(v)
-        appends_of[id(t)] = mine
-    for t in failed:
-        for f, k, v in (t.value or []):
-            if f == "append":
-                failed_writer[(k, v)] = t
 
-    reads = {}                      # key -> [(txn or None for final, list)]
-    for t in ok:
-        own = {}
-        for mop in (t.result or t.value or []):
-            f, k, v = mop
-            if f == "append":
-                own.setdefault(k, []).append(v)
-            elif f == "r":
-                lst = list(v or [])
-                mine = own.get(k, [])
-                if mine:
-                    if lst[-len(mine):] == mine:
-                        lst = lst[:-len(mine)]
-                    elif any(x in lst for x in mine):
-                        a.add("internal", f"read of {k} {v} does not end with the "
-                              f"transaction's own appends {mine}", [t])
-                reads.setdefault(k, []).append((t, lst))
-    final_kv = {}
-    if history.final and history.final.get("kv") is not None:
-        final_kv = {kv["key"]: kv for kv in history.final["kv"]}
-    keys = set(reads) | {k for k, _ in writer}
-    for k in keys:
-        if history.final and history.final.get("kv") is not None:
-            kv = final_kv.get(k)
-            try:
-                lst = parse_list(kv["value"]) if kv else []
-            except ValueError:
-                a.add("phantom-append", f"final value of {k} is not a list: {kv['value']!r}")
-                continue
-            reads.setdefault(k, []).append((None, lst))
+class _Analysis:
+    """The steps of the append check over one history (see the module docstring)."""
 
-    # Version orders.
-    order = {}
-    for k, rs in reads.items():
-        longest = max((lst for _, lst in rs), key=len)
-        consistent = True
-        for t, lst in rs:
-            if len(set(lst)) != len(lst):
-                dup = sorted({x for x in lst if lst.count(x) > 1})
-                a.add("duplicate-elements", f"read of {k} has {dup[:10]} more than once: "
-                      f"{_short(lst)}",
-                      [t] if t else [], key=k)
-            if lst != longest[:len(lst)]:
-                consistent = False
-                a.add("incompatible-order", f"{'read' if t else 'final value'} of {k} "
-                      f"{_short(lst)} is not a prefix of the longest read {_short(longest)}",
-                      [t] if t else [], key=k)
-        for x in set(longest):
-            if (k, x) in writer:
-                continue
-            if (k, x) in failed_writer:
-                a.add("G1a", f"element {x} of {k} was read but its transaction failed",
-                      [failed_writer[(k, x)]] + [t for t, lst in rs if t and x in lst][:3],
-                      key=k)
-            else:
-                a.add("phantom-append", f"element {x} of {k} was read but never appended",
-                      [t for t, lst in rs if t and x in lst][:3], key=k)
-        if consistent:
-            order[k] = longest
+    def __init__(self, txns, final):
+        self.a = Anomalies()
+        self.final = final
+        self.ok = [t for t in txns if t.type == "ok"]
+        self.failed = [t for t in txns if t.type == "fail"]
+        self.info = [t for t in txns if t.type == "info"]
+        self.writer = {}         # (key, element) -> txn that appended it (ok or info)
+        self.failed_writer = {}  # (key, element) -> failed txn that tried to append it
+        self.appends_of = {}     # id(txn) -> {key: [elements in order]}
+        self.reads = {}          # key -> [(txn, or None for the final state, list)]
+        self.order = {}          # key -> version order (when its reads agree)
+        self.committed = []
 
-    # Intermediate reads (G1b).
-    for k, rs in reads.items():
-        for t, lst in rs:
-            if not lst or t is None:
-                continue
-            w = writer.get((k, lst[-1]))
-            if w is None or w is t:
-                continue
-            mine = appends_of[id(w)].get(k, [])
-            if mine and lst[-1] != mine[-1]:
-                a.add("G1b", f"read of {k} ends at {lst[-1]}, an intermediate append of a "
-                      f"transaction that appended {mine}", [w, t], key=k)
-
-    # Lost appends: acknowledged before a read was invoked, missing from it.
-    for k, rs in reads.items():
-        pos = {x: i for i, x in enumerate(order.get(k, max((l for _, l in rs), key=len)))}
-        timed = sorted((((t.invoke_time if t else float("inf")), len(lst), t)
-                        for t, lst in rs), key=lambda x: x[:2])
-        starts = [x[0] for x in timed]
-        suffix_min = [None] * len(timed)
-        best = None
-        for i in range(len(timed) - 1, -1, -1):
-            if best is None or timed[i][1] < best[1]:
-                best = timed[i]
-            suffix_min[i] = best
-        for t in ok:
-            for v in appends_of[id(t)].get(k, []):
-                i = bisect.bisect_right(starts, t.complete_time)
-                if i == len(timed):
+    def collect(self):
+        """Who appended what; every read (of the state before the txn's own appends)."""
+        a = self.a
+        for t in self.ok + self.info:
+            mine = {}
+            for f, k, v in (t.value or []):
+                if f == "append":
+                    if (k, v) in self.writer:
+                        a.add("duplicate-append", f"element {v} appended to {k} twice",
+                              [self.writer[(k, v)], t])
+                    self.writer.setdefault((k, v), t)
+                    mine.setdefault(k, []).append(v)
+            self.appends_of[id(t)] = mine
+        for t in self.failed:
+            for f, k, v in (t.value or []):
+                if f == "append":
+                    self.failed_writer[(k, v)] = t
+        for t in self.ok:
+            own = {}
+            for f, k, v in (t.result or t.value or []):
+                if f == "append":
+                    own.setdefault(k, []).append(v)
+                elif f == "r":
+                    lst = list(v or [])
+                    mine = own.get(k, [])
+                    if mine:
+                        if lst[-len(mine):] == mine:
+                            lst = lst[:-len(mine)]
+                        elif any(x in lst for x in mine):
+                            a.add("internal", f"read of {k} {v} does not end with the "
+                                  f"transaction's own appends {mine}", [t])
+                    self.reads.setdefault(k, []).append((t, lst))
+        if self.final and self.final.get("kv") is not None:
+            final_kv = {kv["key"]: kv for kv in self.final["kv"]}
+            for k in set(self.reads) | {k for k, _ in self.writer}:
+                kv = final_kv.get(k)
+                try:
+                    lst = parse_list(kv["value"]) if kv else []
+                except ValueError:
+                    a.add("phantom-append", f"final value of {k} is not a list: "
+                          f"{kv['value']!r}")
                     continue
-                _, length, reader = suffix_min[i]
-                p = pos.get(v)
-                if p is None or p >= length:
-                    a.add("lost-append", f"element {v} appended to {k} (acknowledged) is "
-                          f"missing from a read of {k} invoked after"
-                          + ("" if reader else " (the final state)"),
-                          [t] + ([reader] if reader else []), key=k)
+                self.reads.setdefault(k, []).append((None, lst))
 
-    # The final state is read after everything: it must extend every read, and hold
-    # every append of every committed transaction (an info one that was seen included).
-    observed = {(k, x) for k, lst in order.items() for x in lst}
-    committed = ok + [t for t in info
-                      if any((k, v) in observed for k, vs in appends_of[id(t)].items()
-                             for v in vs)]
-    finals = {k: lst for k, rs in reads.items() for t, lst in rs if t is None}
-    for k, fin in finals.items():
-        for t, lst in reads[k]:
-            if t is not None and len(lst) > len(fin) and lst[:len(fin)] == fin:
-                a.add("lost-append", f"a read of {k} saw {_short(lst)}; the final state "
-                      f"is only {_short(fin)}", [t], key=k)
-    for t in committed:
-        if t.type != "info":
-            continue              # ok ones: checked above against every later read
-        for k, vs in appends_of[id(t)].items():
-            if k in finals and any(v not in finals[k] for v in vs):
-                a.add("lost-append", f"a transaction of unknown outcome was seen to commit, "
-                      f"but its appends {vs} to {k} are not all in the final state "
-                      f"{_short(finals[k])}", [t], key=k)
-    node = {id(t): i for i, t in enumerate(committed)}
-    adj = [dict() for _ in committed]
+    def version_orders(self):
+        """Each key's order: its longest read, of which every read must be a prefix."""
+        a = self.a
+        for k, rs in self.reads.items():
+            longest = max((lst for _, lst in rs), key=len)
+            consistent = True
+            for t, lst in rs:
+                if len(set(lst)) != len(lst):
+                    dup = sorted({x for x in lst if lst.count(x) > 1})
+                    a.add("duplicate-elements", f"read of {k} has {dup[:10]} more than "
+                          f"once: {_short(lst)}", [t] if t else [], key=k)
+                if lst != longest[:len(lst)]:
+                    consistent = False
+                    a.add("incompatible-order", f"{'read' if t else 'final value'} of {k} "
+                          f"{_short(lst)} is not a prefix of the longest read "
+                          f"{_short(longest)}", [t] if t else [], key=k)
+            for x in set(longest):
+                if (k, x) in self.writer:
+                    continue
+                readers = [t for t, lst in rs if t and x in lst][:3]
+                if (k, x) in self.failed_writer:
+                    a.add("G1a", f"element {x} of {k} was read but its transaction failed",
+                          [self.failed_writer[(k, x)]] + readers, key=k)
+                else:
+                    a.add("phantom-append", f"element {x} of {k} was read but never "
+                          f"appended", readers, key=k)
+            if consistent:
+                self.order[k] = longest
 
-    def edge(src, dst, label, k):
-        if src is None or dst is None or src is dst:
-            return
-        s, d = node.get(id(src)), node.get(id(dst))
-        if s is None or d is None:
-            return
-        adj[s].setdefault(d, {}).setdefault(label, k)
+    def intermediate_reads(self):
+        """G1b: a read ending at an append its transaction followed with another."""
+        for k, rs in self.reads.items():
+            for t, lst in rs:
+                if not lst or t is None:
+                    continue
+                w = self.writer.get((k, lst[-1]))
+                if w is None or w is t:
+                    continue
+                mine = self.appends_of[id(w)].get(k, [])
+                if mine and lst[-1] != mine[-1]:
+                    self.a.add("G1b", f"read of {k} ends at {lst[-1]}, an intermediate "
+                               f"append of a transaction that appended {mine}", [w, t], key=k)
 
-    for k, lst in order.items():
-        ws = [writer.get((k, x)) for x in lst]
-        for i in range(len(ws) - 1):
-            edge(ws[i], ws[i + 1], "ww", k)
-        for t, rl in reads.get(k, []):
-            if t is None:
+    def lost_appends(self):
+        """An append acknowledged before a read was invoked, missing from that read."""
+        for k, rs in self.reads.items():
+            pos = {x: i for i, x in
+                   enumerate(self.order.get(k, max((l for _, l in rs), key=len)))}
+            timed = sorted((((t.invoke_time if t else float("inf")), len(lst), t)
+                            for t, lst in rs), key=lambda x: x[:2])
+            starts = [x[0] for x in timed]
+            suffix_min = [None] * len(timed)   # the shortest read invoked at or after i
+            best = None
+            for i in range(len(timed) - 1, -1, -1):
+                if best is None or timed[i][1] < best[1]:
+                    best = timed[i]
+                suffix_min[i] = best
+            for t in self.ok:
+                for v in self.appends_of[id(t)].get(k, []):
+                    i = bisect.bisect_right(starts, t.complete_time)
+                    if i == len(timed):
+                        continue
+                    _, length, reader = suffix_min[i]
+                    p = pos.get(v)
+                    if p is None or p >= length:
+                        self.a.add("lost-append", f"element {v} appended to {k} "
+                                   f"(acknowledged) is missing from a read of {k} invoked "
+                                   f"after" + ("" if reader else " (the final state)"),
+                                   [t] + ([reader] if reader else []), key=k)
+
+    def final_state(self):
+        """The committed txns; the final state (read after everything) must extend every
+        read and hold every append of every committed txn (an info one seen included)."""
+        observed = {(k, x) for k, lst in self.order.items() for x in lst}
+        self.committed = self.ok + [
+            t for t in self.info
+            if any((k, v) in observed for k, vs in self.appends_of[id(t)].items()
+                   for v in vs)]
+        finals = {k: lst for k, rs in self.reads.items() for t, lst in rs if t is None}
+        for k, fin in finals.items():
+            for t, lst in self.reads[k]:
+                if t is not None and len(lst) > len(fin) and lst[:len(fin)] == fin:
+                    self.a.add("lost-append", f"a read of {k} saw {_short(lst)}; the final "
+                               f"state is only {_short(fin)}", [t], key=k)
+        for t in self.committed:
+            if t.type != "info":
+                continue              # ok ones: checked against every later read
+            for k, vs in self.appends_of[id(t)].items():
+                if k in finals and any(v not in finals[k] for v in vs):
+                    self.a.add("lost-append", f"a transaction of unknown outcome was seen "
+                               f"to commit, but its appends {vs} to {k} are not all in the "
+                               f"final state {_short(finals[k])}", [t], key=k)
+
+    def cycles(self):
+        """The dependency graph (ww, wr, rw, rt) and one cycle per strongly connected
+        component, classified."""
+        committed = self.committed
+        node = {id(t): i for i, t in enumerate(committed)}
+        adj = [dict() for _ in committed]
+
+        def edge(src, dst, label, k):
+            if src is None or dst is None or src is dst:
+                return
+            s, d = node.get(id(src)), node.get(id(dst))
+            if s is not None and d is not None:
+                adj[s].setdefault(d, {}).setdefault(label, k)
+
+        for k, lst in self.order.items():
+            ws = [self.writer.get((k, x)) for x in lst]
+            for i in range(len(ws) - 1):
+                edge(ws[i], ws[i + 1], "ww", k)
+            for t, rl in self.reads.get(k, []):
+                if t is None:
+                    continue
+                n = len(rl)
+                if n:
+                    edge(ws[n - 1], t, "wr", k)
+                if n < len(ws):
+                    edge(t, ws[n], "rw", k)
+        _realtime_edges(committed, node, adj)
+        for scc in _tarjan(len(committed), adj):
+            if len(scc) < 2:
                 continue
-            n = len(rl)
-            if n:
-                edge(ws[n - 1], t, "wr", k)
-            if n < len(ws):
-                edge(t, ws[n], "rw", k)
-    _realtime_edges(committed, node, adj)
-
-    cycles = 0
-    for scc in _tarjan(len(committed), adj):
-        if len(scc) < 2:
-            continue
-        cycles += 1
-        name, cyc = _classify(scc, adj)
-        steps = []
-        for i, (u, label, k) in enumerate(cyc):
-            d = committed[u].describe()
-            d["edge"] = f"{label}" + (f" on {k}" if k else "") + " ->"
-            steps.append(d)
-        text = " ".join(f"T{i}" + f" -{label}" + (f"({k})" if k else "") + "->"
-                        for i, (u, label, k) in enumerate(cyc)) + " T0"
-        a.add(name, f"cycle of {len(cyc)} transactions in a component of {len(scc)}: "
-              f"{text}", steps)
-    return outcome(a, f"{len(txns)} txns ({len(ok)} ok, {len(failed)} fail, {len(info)} "
-                   f"info), {len(order)} keys ordered, {len(committed)} committed in the "
-                   f"graph")
+            name, cyc = _classify(scc, adj)
+            steps = []
+            for u, label, k in cyc:
+                d = committed[u].describe()
+                d["edge"] = f"{label}" + (f" on {k}" if k else "") + " ->"
+                steps.append(d)
+            text = " ".join(f"T{i}" + f" -{label}" + (f"({k})" if k else "") + "->"
+                            for i, (u, label, k) in enumerate(cyc)) + " T0"
+            self.a.add(name, f"cycle of {len(cyc)} transactions in a component of "
+                       f"{len(scc)}: {text}", steps)
 
 
 def _realtime_edges(committed, node, adj):
