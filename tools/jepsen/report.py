@@ -374,12 +374,16 @@ li.fail b {{ color: {FAIL}; }} li.pass b {{ color: {OK}; }}
 .dot {{ display: inline-block; width: 8px; height: 8px; border-radius: 4px;
         margin: 0 4px 0 8px; }}
 .legend {{ font-size: 12px; margin: 6px 0; }}
+pre {{ font-size: 12px; white-space: pre-wrap; }}
 </style></head><body>
 <h1>kvd fault run: <span class="{'v' if result.valid else 'i'}">{title}</span>
 {html.escape(str(h.run_dir or ""))}</h1>
 <ul>{checks}</ul>
 <div class="legend">{legend}</div>
 {''.join(out)}
+<details{' open' if not result.valid else ''}><summary>summary.txt (anomalies with their ops,
+fault windows, operation counts)</summary><pre>{html.escape(summary_text(result))}</pre>
+</details>
 </body></html>
 """
 
