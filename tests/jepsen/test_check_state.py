@@ -261,3 +261,16 @@ def test_member_not_recovered_after_heal(tmp_path):
                              "errors": {"n3": "exited with code -6"}})
     c, types = run(b, tmp_path, "availability")
     assert types == ["member-not-recovered"], c
+
+
+def test_durable_lost_delete(tmp_path):
+    b = hist.Builder()
+    b.op(0, 5, 0, "watch", "write", "jepsen/w/1", 4, done={"revision": 2})
+    b.op(10, 15, 0, "watch", "delete", "jepsen/w/1", None, done={"revision": 3, "deleted": 1})
+    b.op(20, 25, 0, "watch", "delete", "jepsen/w/1", None, done={"revision": 3, "deleted": 0})
+    events = hist.events_of([(2, "PUT", "jepsen/w/1", 4, 0), (3, "DELETE", "jepsen/w/1", None, 0)])
+    c, types = run(b, tmp_path, "durable", {"events": events})
+    assert c["valid"], c
+    c, types = run(b, tmp_path, "durable", {"events": events[:1], "events_complete": False})
+    assert types == ["lost-delete"], c
+    assert "incomplete" in c["details"]["anomalies"][0]["explanation"]
