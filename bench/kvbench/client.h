@@ -65,9 +65,10 @@ class Ticker final : public Tag {
         interval_ns_(absl::ToInt64Nanoseconds(interval)),
         tick_(std::move(tick)) {}
 
-  void Begin() {
+  // The first tick comes after one interval, or at once if `tick_now`.
+  void Begin(bool tick_now = false) {
     engine_->AddActive();
-    due_ns_ = NowNs() + interval_ns_;
+    due_ns_ = NowNs() + (tick_now ? 0 : interval_ns_);
     Arm();
   }
 

@@ -50,7 +50,9 @@ int64_t Histogram::Quantile(double q) const {
   uint64_t seen = 0;
   for (int i = 0; i < kBuckets; ++i) {
     seen += counts_[i];
-    if (seen >= rank) return std::min(max_ns_, BucketLow(i) + BucketWidth(i) / 2);
+    if (seen < rank) continue;
+    if (i == kBuckets - 1) return max_ns_;  // the overflow bucket has no upper bound
+    return std::min(max_ns_, BucketLow(i) + BucketWidth(i) / 2);
   }
   return max_ns_;
 }

@@ -450,11 +450,14 @@ class KubernetesWorkload final : public Workload, public WatchSink {
       }
     }
     const absl::Duration compact = absl::GetFlag(FLAGS_compact_interval);
+    Ticker* compact_ticker = nullptr;
     if (compact > absl::ZeroDuration()) {
       compactor_ = std::make_unique<Compactor>(engine_, absl::StrCat(prefix_, "compact_rev_key"),
                                                &counters_);
+      // The first bump at once: the first compaction comes one interval into the run.
       tickers_.push_back(
           std::make_unique<Ticker>(engine_, 0, compact, [this] { compactor_->Tick(); }));
+      compact_ticker = tickers_.back().get();
     }
 
     leases_.resize(engine_->threads());
@@ -462,7 +465,7 @@ class KubernetesWorkload final : public Workload, public WatchSink {
       clients_.push_back(
           std::make_unique<K8sClient>(engine_, i, prefix_, &weights_, &leases_, &counters_));
     }
-    for (auto& t : tickers_) t->Begin();
+    for (auto& t : tickers_) t->Begin(/*tick_now=*/t.get() == compact_ticker);
     BeginAll(clients_);
   }
 
