@@ -45,6 +45,9 @@ absl::Status CorruptKey(const char* where) {
   return absl::DataLossError(absl::StrCat("corrupt MVCC record found during ", where));
 }
 
+// Debian's abseil has its own string_view: heterogeneous lookups in its maps take that.
+absl::string_view AbslView(std::string_view v) { return absl::string_view(v.data(), v.size()); }
+
 bool StartsWith(const rocksdb::Slice& s, std::string_view prefix) {
   return s.size() >= prefix.size() && std::string_view(s.data(), prefix.size()) == prefix;
 }
@@ -271,13 +274,23 @@ absl::StatusOr<RangeResult> ApplyBatch::Range(const KeyRange& range,
   return RangeOn(it.get(), range, options, view_rev(), compact_rev_);
 }
 
-std::optional<mvccpb::KeyValue> ApplyBatch::Current(std::string_view user_key) {
+std::optional<LatestVersion> ApplyBatch::Current(std::string_view user_key) {
+  if (auto it = latest_.find(AbslView(user_key)); it != latest_.end()) return it->second;
+  // Not written by this batch: the committed state is the truth.
+  if (std::optional<std::optional<LatestVersion>> cached = store_->CachedLatest(user_key)) {
+    return *cached;
+  }
   absl::StatusOr<RangeResult> r = Range(KeyRange::Single(user_key), RangeOptions{});
   // Reading the current revision cannot fail on revision bounds; a corrupt record cannot
   // be written over safely.
   KVD_CHECK_OK(r.status());
-  if (r->kvs.empty()) return std::nullopt;
-  return std::move(r->kvs.front());
+  std::optional<LatestVersion> latest;
+  if (!r->kvs.empty()) {
+    const mvccpb::KeyValue& kv = r->kvs.front();
+    latest = LatestVersion{kv.create_revision(), kv.version(), kv.lease()};
+  }
+  latest_.insert_or_assign(AbslView(user_key), latest);
+  return latest;
 }
 
 void ApplyBatch::WriteVersion(std::string_view user_key, const ValueRecord& record) {
@@ -292,17 +305,19 @@ void ApplyBatch::WriteVersion(std::string_view user_key, const ValueRecord& reco
 
 int64_t ApplyBatch::Put(std::string_view key, std::string_view value, int64_t lease) {
   KVD_CHECK(txn_open_);
-  std::optional<mvccpb::KeyValue> prev = Current(key);
+  std::optional<LatestVersion> prev = Current(key);
   int64_t rev = begin_rev_ + 1;
   ValueRecord record;
-  record.create_revision = prev ? prev->create_revision() : rev;
-  record.version = prev ? prev->version() + 1 : 1;
+  record.create_revision = prev ? prev->create_revision : rev;
+  record.version = prev ? prev->version + 1 : 1;
   record.lease = lease;
   record.value = value;
   WriteVersion(key, record);
+  latest_.insert_or_assign(AbslView(key),
+                           LatestVersion{record.create_revision, record.version, lease});
 
   rocksdb::ColumnFamilyHandle* lease_cf = store_->engine_->cf(Cf::kLease);
-  int64_t old_lease = prev ? prev->lease() : 0;
+  int64_t old_lease = prev ? prev->lease : 0;
   if (old_lease != 0 && old_lease != lease) batch_.Delete(lease_cf, LeaseKeyIndex(old_lease, key));
   if (lease != 0 && old_lease != lease) batch_.Put(lease_cf, LeaseKeyIndex(lease, key), "");
 
@@ -322,6 +337,7 @@ std::pair<int64_t, int64_t> ApplyBatch::DeleteRange(const KeyRange& range) {
     tombstone.tombstone = true;
     WriteVersion(kv.key(), tombstone);
     if (kv.lease() != 0) batch_.Delete(lease_cf, LeaseKeyIndex(kv.lease(), kv.key()));
+    latest_.insert_or_assign(kv.key(), std::nullopt);
     mvccpb::Event& event = events_.emplace_back();
     event.set_type(mvccpb::Event::DELETE);
     event.mutable_kv()->set_key(kv.key());
@@ -382,6 +398,7 @@ absl::Status ApplyBatch::Commit(bool sync) {
   uint64_t applied = applied_index_.value_or(store_->applied_index());
   if (applied_index_) wb->Put(meta, kMetaAppliedIndex, EncodeBigEndian(applied));
   if (absl::Status s = store_->engine_->Write(wb, sync); !s.ok()) return s;
+  store_->MergeLatest(latest_);
   store_->Publish(begin_rev_, compact_rev_, applied);
   return absl::OkStatus();
 }
@@ -412,6 +429,10 @@ absl::Status KvStore::Reload() {
       compact_rev > static_cast<int64_t>(*rev)) {
     return absl::DataLossError(absl::StrCat("inconsistent revisions in meta: revision ", *rev,
                                             ", compact ", compact_rev, ", compacted ", *compacted));
+  }
+  {
+    absl::MutexLock lock(&latest_mu_);
+    latest_.clear();
   }
   absl::MutexLock lock(&mu_);
   current_rev_ = static_cast<int64_t>(*rev);
@@ -457,6 +478,23 @@ void KvStore::Publish(int64_t rev, int64_t compact_rev, uint64_t applied_index) 
   current_rev_ = rev;
   compact_rev_ = compact_rev;
   applied_index_ = applied_index;
+}
+
+std::optional<std::optional<LatestVersion>> KvStore::CachedLatest(std::string_view key) const {
+  absl::MutexLock lock(&latest_mu_);
+  auto it = latest_.find(AbslView(key));
+  if (it == latest_.end()) return std::nullopt;
+  return it->second;
+}
+
+void KvStore::MergeLatest(LatestVersions& batch) {
+  absl::MutexLock lock(&latest_mu_);
+  if (latest_.size() + batch.size() > kMaxLatest) latest_.clear();
+  if (latest_.empty()) {
+    latest_.swap(batch);
+    return;
+  }
+  for (auto& [key, latest] : batch) latest_.insert_or_assign(key, latest);
 }
 
 absl::StatusOr<bool> KvStore::CompactStep(int64_t max_revisions) {

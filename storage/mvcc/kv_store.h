@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -77,6 +78,15 @@ struct RangeResult {
 };
 
 class KvStore;
+
+// What a write needs of a key's newest version (nullopt where used: the key does not
+// exist).
+struct LatestVersion {
+  int64_t create_revision = 0;
+  int64_t version = 0;
+  int64_t lease = 0;
+};
+using LatestVersions = absl::flat_hash_map<std::string, std::optional<LatestVersion>>;
 
 // What a request reads through: a committed snapshot (ReadTxn) or an open request inside an
 // ApplyBatch, which also sees the batch's own writes.
@@ -185,8 +195,9 @@ class ApplyBatch final : public KvView {
   explicit ApplyBatch(KvStore* store);
 
   // The newest version of user_key as the open request sees it, or nullopt if the key does
-  // not exist (never written, or deleted).
-  std::optional<mvccpb::KeyValue> Current(std::string_view user_key);
+  // not exist (never written, or deleted). From latest_ or the store's cache when they
+  // know the key, else read (one Seek) and remembered in latest_.
+  std::optional<LatestVersion> Current(std::string_view user_key);
   void WriteVersion(std::string_view user_key, const ValueRecord& record);
 
   KvStore* store_;
@@ -198,6 +209,8 @@ class ApplyBatch final : public KvView {
   std::optional<int64_t> new_compact_rev_;
   std::optional<uint64_t> applied_index_;
   std::vector<mvccpb::Event> events_;
+  // The newest version, as of this batch, of every key it wrote or Current() read.
+  LatestVersions latest_;
   bool committed_ = false;
 };
 
@@ -241,6 +254,12 @@ class KvStore {
   // Publishes a committed batch to readers.
   void Publish(int64_t rev, int64_t compact_rev, uint64_t applied_index) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // The cache of newest versions (ApplyBatch::Current): nullopt if the cache does not
+  // know key; merged from each committed batch.
+  std::optional<std::optional<LatestVersion>> CachedLatest(std::string_view key) const
+      ABSL_LOCKS_EXCLUDED(latest_mu_);
+  void MergeLatest(LatestVersions& batch) ABSL_LOCKS_EXCLUDED(latest_mu_);
+
   Engine* const engine_;
   mutable absl::Mutex mu_;
   int64_t current_rev_ ABSL_GUARDED_BY(mu_) = 1;
@@ -249,6 +268,13 @@ class KvStore {
   uint64_t applied_index_ ABSL_GUARDED_BY(mu_) = 0;
   // Serialises CompactStep callers.
   absl::Mutex compact_mu_;
+  // The newest version of recently written or read keys, so that a Put costs no Seek (the
+  // only writer of versions is the applier; compaction never removes a key's newest
+  // version unless it is a tombstone, which the cache holds as "no key"). Emptied when it
+  // holds kMaxLatest keys, and by Reload.
+  static constexpr size_t kMaxLatest = 1 << 16;
+  mutable absl::Mutex latest_mu_;
+  LatestVersions latest_ ABSL_GUARDED_BY(latest_mu_);
 };
 
 }  // namespace kvd::storage::mvcc
