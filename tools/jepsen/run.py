@@ -402,10 +402,14 @@ class Run:
             rev = self.retry(lambda: cl.range(self.prefix.encode() + b"/",
                                               clientlib.prefix_end(self.prefix.encode() + b"/"),
                                               ).header.revision)
+            t0 = time.monotonic()
             for wl in self.workloads:
                 wl.finish(rev, WATCH_CATCHUP_S)
+            t1 = time.monotonic()
             final = {"prefix": self.prefix, "kind": self.args.server}
             self.drain_leases(cl)
+            self.log(f"watchers caught up to revision {rev} in {t1 - t0:.1f}s, leases "
+                     f"expired in {time.monotonic() - t1:.1f}s")
             # TTLs before the kv snapshot: a lease found dead here must have no key there.
             leases = self.lease_ttls(cl)
             final.update(self.snapshot(cl))

@@ -1,10 +1,11 @@
 """Watch workload: watchers on several members over the whole run prefix, and a writer.
 
-Each watcher (one per member to begin with) watches every key of the run (all workloads'
-writes are its events) from revision 1 with progress notifications on, and logs what it
-receives. When its stream breaks it re-watches from the last event revision seen + 1,
-on another member. Each stream is its own process id; `watcher` names the watcher across
-its streams. Logged (all `type: "ok"`, workload "watch"):
+One watcher per member (to begin with) watches every key of the run (all workloads' writes
+are its events), one more only the writer's keys `<prefix>/w/`; all from revision 1 with
+progress notifications on, logging what they receive. When a watcher's stream breaks it
+re-watches from the last event revision seen + 1, on another member. Each stream is its
+own process id; `watcher` names the watcher across its streams. Logged (all `type: "ok"`,
+workload "watch"):
   watch-start    key, range_end, start_revision, node
   watch-events   revision (response header), value: [event...] (client.event_json)
   watch-progress revision (a progress notification)
@@ -34,6 +35,8 @@ class Watch(Workload):
         self._threads = []
         self._streams = {}          # watcher -> (call, request queue) of its open stream
         self._last = {}             # watcher -> last event revision seen
+        self._prefixes = []         # watcher -> the key prefix it watches
+        self._newest = {}           # prefix -> newest event revision any watcher saw in it
         self._lock = threading.Lock()
         self._stopping = threading.Event()
 
@@ -57,19 +60,34 @@ class Watch(Workload):
     # --- the watchers -------------------------------------------------------------------
 
     def start(self):
-        for i, (name, _) in enumerate(self.ctx.members):
-            t = threading.Thread(target=self._watcher, args=(i, name, self.rng.random()),
+        # One watcher of the whole run per member, and one of the writer's keys only.
+        whole = self.ctx.prefix + "/"
+        specs = [(name, whole) for name, _ in self.ctx.members]
+        specs.append((self.rng.choice(self.ctx.members)[0], self.ctx.key("w") + "/"))
+        self._prefixes = [prefix for _, prefix in specs]
+        for i, (name, prefix) in enumerate(specs):
+            t = threading.Thread(target=self._watcher,
+                                 args=(i, name, prefix.encode(), self.rng.random()),
                                  name=f"watcher-{i}", daemon=True)
             t.start()
             self._threads.append(t)
 
     def finish(self, target_revision, timeout):
-        """Let every watcher reach target_revision (bounded), then close the streams."""
+        """Let every watcher reach target_revision (bounded), then close the streams. A
+        watcher of part of the keys is done at the newest event of its part that the
+        watchers of every key saw up to target_revision."""
         deadline = time.monotonic() + timeout
+        whole = self.ctx.prefix + "/"
+
+        def done(i):
+            prefix = self._prefixes[i]
+            target = target_revision if prefix == whole else self._newest.get(prefix, 0)
+            return self._last.get(i, 0) >= target
         while time.monotonic() < deadline:
             with self._lock:
-                if all(self._last.get(i, 0) >= target_revision
-                       for i in range(len(self._threads))):
+                wholes = [i for i, p in enumerate(self._prefixes) if p == whole]
+                if all(done(i) for i in wholes) and all(
+                        done(i) for i in range(len(self._prefixes))):
                     break
             time.sleep(0.1)
         self._stopping.set()
@@ -80,13 +98,12 @@ class Watch(Workload):
         for t in self._threads:
             t.join(timeout=10)
 
-    def _watcher(self, index, node, seed):
+    def _watcher(self, index, node, key, seed):
         import random
         rng = random.Random(seed)
         history = self.ctx.history
         cl = clientlib.Client(self.ctx.members, rng, self.ctx.timeout)
         cl.use(node)
-        key = self.ctx.prefix.encode() + b"/"
         range_end = clientlib.prefix_end(key)
         last = 0
         try:
@@ -123,6 +140,11 @@ class Watch(Workload):
                             last = max(last, max(e["revision"] for e in events))
                             with self._lock:
                                 self._last[index] = last
+                                for e in events:
+                                    for p in self._prefixes:
+                                        if e["key"].startswith(p) and \
+                                                e["revision"] > self._newest.get(p, 0):
+                                            self._newest[p] = e["revision"]
                             history.log({**base, "f": "watch-events",
                                          "revision": resp.header.revision,
                                          "value": events, "node": cl.node})
