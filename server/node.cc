@@ -326,6 +326,10 @@ void Node::Propose(internalpb::Request req, google::protobuf::Message* response,
   std::move(done)(errors::Stopped());
 }
 
+std::string Node::ReadContext(uint64_t round) const {
+  return BigEndian(member_id_) + BigEndian(round);
+}
+
 void Node::ReadIndex(Done done) {
   {
     absl::MutexLock lock(&mu_);
@@ -673,7 +677,7 @@ void Node::RaftLoop() {
         absl::MutexLock lock(&mu_);
         ctx = next_read_ctx_++;
       }
-      if (raw_->ReadIndex(BigEndian(ctx)).ok()) {
+      if (raw_->ReadIndex(ReadContext(ctx)).ok()) {
         absl::MutexLock lock(&mu_);
         read_rounds_[ctx].reads = std::move(reads);
       } else {
@@ -737,8 +741,11 @@ void Node::HandleReady(raft::Ready rd) {
   {
     absl::MutexLock lock(&mu_);
     for (const raft::ReadState& rs : rd.read_states) {
-      if (rs.request_ctx.size() != 8) continue;
-      auto it = read_rounds_.find(storage::GetBigEndian64(rs.request_ctx.data()));
+      if (rs.request_ctx.size() != 16 ||
+          storage::GetBigEndian64(rs.request_ctx.data()) != member_id_) {
+        continue;
+      }
+      auto it = read_rounds_.find(storage::GetBigEndian64(rs.request_ctx.data() + 8));
       if (it == read_rounds_.end()) continue;
       it->second.index = rs.index;
       reads_ready_.push_back(std::move(it->second));

@@ -40,6 +40,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "api/etcdserverpb/rpc.pb.h"
 #include "api/kvdpb/internal.pb.h"
@@ -212,6 +213,8 @@ class Node : private RaftReceiver, private SnapshotSource {
   absl::Status WriteSnapshotFiles(const raftpb::Message& msg, const std::string& dir) override;
 
   void RaftLoop();
+  // The raft context of this member's ReadIndex round `round`.
+  std::string ReadContext(uint64_t round) const;
   void HandleReady(raft::Ready rd);
   void ExpireWaiters(absl::Time now);
   void ApplyLoop();
@@ -267,7 +270,10 @@ class Node : private RaftReceiver, private SnapshotSource {
   std::vector<ReadBatch> reads_ready_ ABSL_GUARDED_BY(mu_);
   std::deque<ApplyTask> apply_queue_ ABSL_GUARDED_BY(mu_);
   std::vector<std::pair<int64_t, Done>> compaction_waiters_ ABSL_GUARDED_BY(mu_);
-  uint64_t next_read_ctx_ ABSL_GUARDED_BY(mu_) = 1;
+  // ReadIndex contexts are unique across the cluster and across restarts (the leader keys
+  // pending rounds by context, from every member): this member's id, then a round number
+  // that starts from the clock so a restarted member does not reuse a pending one.
+  uint64_t next_read_ctx_ ABSL_GUARDED_BY(mu_) = absl::ToUnixNanos(absl::Now());
 
   // Membership as of each applied conf change (apply thread only), to compact the log at
   // any index with the configuration that held there.

@@ -290,14 +290,7 @@ def test_harness_killed_members_die_and_leftovers_are_swept(kind):
     assert not [l for l in cluster_mod.list_links() if l.startswith(info["bridge"])]
 
 
-KVD_READ_INDEX_BUG = pytest.mark.xfail(
-    strict=True, reason="kvd bug: every member numbers its ReadIndex contexts from 1 "
-    "(Node::next_read_ctx_), the leader drops a request whose context is already pending, "
-    "so one of two reads arriving together from different members times out; remove "
-    "this marker with the fix")
-
-
-@pytest.mark.parametrize("kind", [pytest.param("kvd", marks=KVD_READ_INDEX_BUG), "etcd"])
+@pytest.mark.parametrize("kind", ["kvd", "etcd"])
 def test_concurrent_linearizable_reads_on_every_member(make_cluster, kind):
     """What `etcdctl endpoint health` over all endpoints does, and every client of a
     fault run: linearizable reads at the same moment on different members all succeed."""
