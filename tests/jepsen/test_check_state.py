@@ -274,3 +274,23 @@ def test_durable_lost_delete(tmp_path):
     c, types = run(b, tmp_path, "durable", {"events": events[:1], "events_complete": False})
     assert types == ["lost-delete"], c
     assert "incomplete" in c["details"]["anomalies"][0]["explanation"]
+
+
+# --- reads-at-revision ------------------------------------------------------------------
+
+def test_reads_at_their_header_revision(tmp_path):
+    R, A = "jepsen/r/1", "jepsen/a/1"
+    events = hist.events_of([(2, "PUT", R, 1, 0), (3, "PUT", A, "5", 0), (4, "PUT", R, 2, 0),
+                             (5, "PUT", A, "5,6", 0)])
+    b = hist.Builder()
+    b.read(0, 5, 0, R, 1, revision=3)
+    b.read(0, 5, 1, R, None, revision=1)
+    b.txn(10, 15, 2, [["r", A, None]], [["r", A, [5]]])
+    b.events[-1]["revision"] = 4                      # read-only: at its header revision
+    b.txn(20, 25, 2, [["r", A, None], ["append", A, 6]], [["r", A, [5]], ["append", A, 6]])
+    b.events[-1]["revision"] = 5                      # wrote at 5: read the state at 4
+    c, types = run(b, tmp_path, "reads-at-revision", {"events": events})
+    assert c["valid"], c
+    b.read(30, 35, 3, R, 1, revision=4)               # 2 was there at revision 4
+    c, types = run(b, tmp_path, "reads-at-revision", {"events": events})
+    assert types == ["read-not-at-revision"], c

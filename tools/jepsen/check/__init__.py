@@ -10,7 +10,7 @@ import time
 import traceback
 
 from . import (append, availability, durable, hashkv, lease, linearizable, lock, monotonic,
-               watch)
+               reads, watch)
 from .ops import History, load
 
 
@@ -38,6 +38,7 @@ CHECKS = {
     "lock": lock.check,
     "durable": durable.check,
     "revision-monotonic": monotonic.check,
+    "reads-at-revision": reads.check,
     "hashkv": hashkv.check,
     "availability": availability.check_availability,
     "convergence": availability.check_convergence,
