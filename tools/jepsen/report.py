@@ -292,10 +292,10 @@ def timeline_html(result, width=1500):
     for p, evs in streams.items():
         y = top + lane_of[p] * lane_h
         t0, t1 = evs[0].get("time", 0), evs[-1].get("time", 0)
+        tip = html.escape(f"watch stream p{p}: {len(evs)} records, "
+                          f"{t0 / 1e9:.2f}-{t1 / 1e9:.2f} s")
         add(f'<rect x="{x(t0):.1f}" y="{y + 5}" width="{max(1.0, x(t1) - x(t0)):.1f}" '
-            f'height="2" fill="{WORKLOAD_COLOURS["watch"]}"><title>'
-            f'{html.escape(f"watch stream p{p}: {len(evs)} events, {t0 / 1e9:.2f}-{t1 / 1e9:.2f} s")}'
-            f'</title></rect>')
+            f'height="2" fill="{WORKLOAD_COLOURS["watch"]}"><title>{tip}</title></rect>')
         ticks = set()     # one tick per pixel at most: a stream has thousands
         for ev in evs:
             if ev.get("f") in ("watch-events", "watch-end"):

@@ -24,7 +24,6 @@ G0 (ww only), G1c (ww+wr), G-single (exactly one rw), G2 (any) - and the same wi
 
 import bisect
 
-from .ops import norm
 from .result import Anomalies, nothing, outcome
 
 _PRIORITY = ("ww", "wr", "rw", "rt")
