@@ -29,7 +29,8 @@ for line in sys.stdin:
     cmd, *args = line.split()
     try:
         if cmd == "open":
-            fds[args[0]] = os.open(os.path.join(root, args[0]), os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o644)
+            flags = os.O_CREAT | os.O_WRONLY | os.O_APPEND
+            fds[args[0]] = os.open(os.path.join(root, args[0]), flags, 0o644)
         elif cmd == "opendir":
             fds[args[0]] = os.open(os.path.join(root, args[0]), os.O_RDONLY)
         elif cmd == "write":
