@@ -50,6 +50,8 @@ ABSL_FLAG(uint64_t, max_request_bytes, 1572864,
 ABSL_FLAG(uint64_t, max_txn_ops, 128, "Maximum number of operations permitted in a transaction.");
 ABSL_FLAG(int64_t, quota_backend_bytes, 0,
           "Raise alarms when backend size exceeds the given quota (0 defaults to 2 GiB).");
+ABSL_FLAG(absl::Duration, experimental_watch_progress_notify_interval, absl::Minutes(10),
+          "Duration of periodic watch progress notifications (e.g. 10m, 500ms).");
 ABSL_FLAG(std::string, auto_compaction_retention, "0",
           "Auto compaction retention for mvcc key value store (0 disables it).");
 ABSL_FLAG(std::string, auto_compaction_mode, "periodic",
@@ -260,6 +262,11 @@ absl::StatusOr<ServerConfig> ParseEtcdFlags(int argc, char** argv) {
   config.heartbeat = absl::Milliseconds(absl::GetFlag(FLAGS_heartbeat_interval));
   config.election_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_election_timeout));
   config.snapshot_count = absl::GetFlag(FLAGS_snapshot_count);
+  config.watch_progress_notify_interval =
+      absl::GetFlag(FLAGS_experimental_watch_progress_notify_interval);
+  if (config.watch_progress_notify_interval <= absl::ZeroDuration()) {
+    config.watch_progress_notify_interval = absl::Minutes(10);  // etcd keeps its default
+  }
   // etcd's rules for the raft timing flags.
   if (config.heartbeat <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--heartbeat-interval must be > 0");

@@ -33,6 +33,9 @@ struct ServerConfig {
   absl::Duration heartbeat;
   absl::Duration election_timeout;
   uint64_t snapshot_count = 0;
+  // --experimental-watch-progress-notify-interval: how often watchers that asked for
+  // progress_notify get an empty response with the current revision.
+  absl::Duration watch_progress_notify_interval;
   // --kvd-plant-bug (tests of the fault harness only): serve linearizable reads locally
   // without ReadIndex; write the raft log without fsync.
   bool plant_local_reads = false;

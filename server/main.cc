@@ -90,6 +90,7 @@ int Run(int argc, char** argv) {
   // Watches: the apply thread hands each batch's events to the hub.
   kvd::server::watch::WatchHubOptions watch_options;
   watch_options.max_request_bytes = config->max_request_bytes + kGrpcOverheadBytes;  // as etcd
+  watch_options.progress_notify_interval = config->watch_progress_notify_interval;
   kvd::server::watch::WatchHub watch_hub(
       &(*node)->kv(), watch_options,
       {.fill_header = [watch_node](etcdserverpb::ResponseHeader* h) { watch_node->FillHeader(h); },
@@ -164,7 +165,9 @@ int Run(int argc, char** argv) {
   kvd::server::watch::WatchService watch_service(
       &watch_hub, [watch_node] { return watch_node->has_leader(); });
   // Lock and election: etcd's recipes over the node and the hub, on their own executor.
-  kvd::server::v3lock::Recipes recipes(node->get(), &watch_hub);
+  kvd::server::v3lock::Recipes recipes(
+      node->get(), &watch_hub,
+      kvd::server::v3lock::ProposeLeaseGrant(node->get(), lessor_options.min_ttl_s));
   kvd::server::v3lock::LockService lock_service(&recipes);
   kvd::server::v3election::ElectionService election_service(&recipes);
 

@@ -77,15 +77,15 @@ class CampaignCall : public std::enable_shared_from_this<CampaignCall> {
   void set_reactor(grpc::ServerUnaryReactor* reactor) { reactor_ = reactor; }
 
   void Begin() {
-    TxnRequest txn;
-    CompareCreate(&txn, key_, 0);
-    etcdserverpb::PutRequest* put = txn.add_success()->mutable_request_put();
-    put->set_key(key_);
-    put->set_value(value_);
-    put->set_lease(lease_);
-    txn.add_failure()->mutable_request_range()->set_key(key_);
-    recipes_->Txn(std::move(txn), [self = shared_from_this()](absl::StatusOr<TxnResponse> t) {
-      self->Entered(std::move(t));
+    if (lease_ != 0) return Enter();
+    // As etcd's service (a clientv3 session without a lease): a fresh lease for this
+    // campaign.
+    recipes_->GrantSessionLease([self = shared_from_this()](absl::StatusOr<int64_t> id) {
+      if (self->finished_) return;
+      if (!id.ok()) return self->Finish(id.status());
+      self->lease_ = *id;
+      self->key_ = v3lock::SessionKey(self->prefix_, *id);
+      self->Enter();
     });
   }
 
@@ -98,6 +98,19 @@ class CampaignCall : public std::enable_shared_from_this<CampaignCall> {
   }
 
  private:
+  void Enter() {
+    TxnRequest txn;
+    CompareCreate(&txn, key_, 0);
+    etcdserverpb::PutRequest* put = txn.add_success()->mutable_request_put();
+    put->set_key(key_);
+    put->set_value(value_);
+    put->set_lease(lease_);
+    txn.add_failure()->mutable_request_range()->set_key(key_);
+    recipes_->Txn(std::move(txn), [self = shared_from_this()](absl::StatusOr<TxnResponse> t) {
+      self->Entered(std::move(t));
+    });
+  }
+
   void Entered(absl::StatusOr<TxnResponse> t) {
     if (!t.ok()) return Finish(t.status());
     header_ = t->header();
@@ -153,8 +166,8 @@ class CampaignCall : public std::enable_shared_from_this<CampaignCall> {
   Recipes* const recipes_;
   const std::string name_;
   const std::string prefix_;
-  const std::string key_;
-  const int64_t lease_;
+  std::string key_;  // set with lease_
+  int64_t lease_;    // the request's, or the session lease granted for lease 0
   const std::string value_;
   v3electionpb::CampaignResponse* const resp_;
   grpc::ServerUnaryReactor* reactor_ = nullptr;
@@ -190,21 +203,22 @@ class ObserveCall : public std::enable_shared_from_this<ObserveCall> {
       }
       // No leader yet: wait for the first put under the prefix.
       std::weak_ptr<ObserveCall> weak = self;
-      self->watch_ = self->recipes_->NewWatch(
-          self->prefix_, v3lock::PrefixEnd(self->prefix_), r->header().revision(),
-          [weak](const etcdserverpb::WatchResponse& w) {
-            std::shared_ptr<ObserveCall> c = weak.lock();
-            if (c == nullptr || c->finished_) return;
-            if (w.canceled()) return c->Finish(absl::OkStatus());
-            for (const mvccpb::Event& e : w.events()) {
-              if (e.type() != mvccpb::Event::PUT) continue;
-              etcdserverpb::ResponseHeader header = w.header();
-              header.set_revision(e.kv().mod_revision());
-              c->Emit(header, e.kv());
-              c->Follow(e.kv().key(), header.revision() + 1);
-              return;
-            }
-          });
+      self->watch_ = self->recipes_->NewWatch(self->prefix_, v3lock::PrefixEnd(self->prefix_),
+                                              r->header().revision(),
+                                              [weak](const etcdserverpb::WatchResponse& w) {
+                                                std::shared_ptr<ObserveCall> c = weak.lock();
+                                                if (c == nullptr || c->finished_) return;
+                                                if (w.canceled())
+                                                  return c->Finish(absl::OkStatus());
+                                                for (const mvccpb::Event& e : w.events()) {
+                                                  if (e.type() != mvccpb::Event::PUT) continue;
+                                                  etcdserverpb::ResponseHeader header = w.header();
+                                                  header.set_revision(e.kv().mod_revision());
+                                                  c->Emit(header, e.kv());
+                                                  c->Follow(e.kv().key(), header.revision() + 1);
+                                                  return;
+                                                }
+                                              });
     });
   }
 
@@ -341,16 +355,15 @@ grpc::ServerUnaryReactor* ElectionService::Leader(grpc::CallbackServerContext* c
     return Reject(ctx, s);
   }
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  recipes_->Range(FirstCreate(req->name() + "/"),
-                  [reactor, resp](absl::StatusOr<RangeResponse> r) {
-                    if (!r.ok()) return reactor->Finish(ToGrpc(r.status()));
-                    if (r->kvs().empty()) {
-                      return reactor->Finish(ToGrpc(v3lock::ElectionNoLeader()));
-                    }
-                    *resp->mutable_header() = r->header();
-                    *resp->mutable_kv() = r->kvs(0);
-                    reactor->Finish(grpc::Status::OK);
-                  });
+  recipes_->Range(FirstCreate(req->name() + "/"), [reactor, resp](absl::StatusOr<RangeResponse> r) {
+    if (!r.ok()) return reactor->Finish(ToGrpc(r.status()));
+    if (r->kvs().empty()) {
+      return reactor->Finish(ToGrpc(v3lock::ElectionNoLeader()));
+    }
+    *resp->mutable_header() = r->header();
+    *resp->mutable_kv() = r->kvs(0);
+    reactor->Finish(grpc::Status::OK);
+  });
   return reactor;
 }
 

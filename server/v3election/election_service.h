@@ -8,6 +8,8 @@
 //       created before it is deleted. Answers the first txn's header and the LeaderKey
 //       {name, key, rev = create revision, lease}. A campaign abandoned by its client
 //       resigns (deletes its key).
+//       Lease 0: as etcd, a fresh 60 s lease (kSessionTtlSeconds) that nobody keeps alive
+//       is granted for the campaign; LeaderKey.lease names it.
 //   Proclaim(leader, value)  txn: if create_revision(leader.key) == leader.rev, put value;
 //       else "election: not leader".
 //   Leader(name)   the key with the smallest create revision, or "election: no leader".

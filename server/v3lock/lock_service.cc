@@ -48,6 +48,29 @@ class LockCall : public std::enable_shared_from_this<LockCall> {
   void set_reactor(grpc::ServerUnaryReactor* reactor) { reactor_ = reactor; }
 
   void Begin() {
+    if (lease_ != 0) return Enter();
+    // As etcd's service (a clientv3 session without a lease): a fresh lease for this lock.
+    recipes_->GrantSessionLease([self = shared_from_this()](absl::StatusOr<int64_t> id) {
+      if (self->finished_) return;
+      if (!id.ok()) return self->Finish(id.status());
+      self->lease_ = *id;
+      self->key_ = SessionKey(self->prefix_, *id);
+      self->Enter();
+    });
+  }
+
+  void Cancel() {
+    if (finished_) return;
+    canceled_ = true;
+    if (waiter_ != nullptr) waiter_->Cancel();
+    // As etcd: a Lock abandoned while waiting deletes its key. While the txn is in flight
+    // there is nothing to delete yet; Acquired does it.
+    if (my_rev_ > 0) Unlock();
+    Finish(absl::CancelledError("context canceled"));
+  }
+
+ private:
+  void Enter() {
     TxnRequest txn;
     Compare* cmp = txn.add_compare();
     cmp->set_key(key_);
@@ -65,17 +88,6 @@ class LockCall : public std::enable_shared_from_this<LockCall> {
     });
   }
 
-  void Cancel() {
-    if (finished_) return;
-    canceled_ = true;
-    if (waiter_ != nullptr) waiter_->Cancel();
-    // As etcd: a Lock abandoned while waiting deletes its key. While the txn is in flight
-    // there is nothing to delete yet; Acquired does it.
-    if (my_rev_ > 0) Unlock();
-    Finish(absl::CancelledError("context canceled"));
-  }
-
- private:
   void Acquired(absl::StatusOr<TxnResponse> t) {
     if (!t.ok()) return Finish(t.status());
     if (t->succeeded()) {
@@ -95,10 +107,9 @@ class LockCall : public std::enable_shared_from_this<LockCall> {
       *resp_->mutable_header() = t->header();
       return Succeed();
     }
-    waiter_ = DeletesWaiter::Start(recipes_, prefix_, my_rev_ - 1,
-                                   [self = shared_from_this()](absl::Status s) {
-                                     self->Waited(std::move(s));
-                                   });
+    waiter_ = DeletesWaiter::Start(
+        recipes_, prefix_, my_rev_ - 1,
+        [self = shared_from_this()](absl::Status s) { self->Waited(std::move(s)); });
   }
 
   void Waited(absl::Status s) {
@@ -110,17 +121,17 @@ class LockCall : public std::enable_shared_from_this<LockCall> {
     // Make sure the key survived the wait (the lease may have ended).
     RangeRequest get;
     get.set_key(key_);
-    recipes_->Range(std::move(get), [self = shared_from_this()](
-                                        absl::StatusOr<etcdserverpb::RangeResponse> r) {
-      if (self->finished_) return;
-      if (!r.ok()) {
-        self->Unlock();
-        return self->Finish(r.status());
-      }
-      if (r->kvs().empty()) return self->Finish(SessionExpired());
-      *self->resp_->mutable_header() = r->header();
-      self->Succeed();
-    });
+    recipes_->Range(std::move(get),
+                    [self = shared_from_this()](absl::StatusOr<etcdserverpb::RangeResponse> r) {
+                      if (self->finished_) return;
+                      if (!r.ok()) {
+                        self->Unlock();
+                        return self->Finish(r.status());
+                      }
+                      if (r->kvs().empty()) return self->Finish(SessionExpired());
+                      *self->resp_->mutable_header() = r->header();
+                      self->Succeed();
+                    });
   }
 
   void Unlock() {
@@ -142,8 +153,8 @@ class LockCall : public std::enable_shared_from_this<LockCall> {
 
   Recipes* const recipes_;
   const std::string prefix_;
-  const std::string key_;
-  const int64_t lease_;
+  std::string key_;  // set with lease_
+  int64_t lease_;    // the request's, or the session lease granted for lease 0
   v3lockpb::LockResponse* const resp_;
   grpc::ServerUnaryReactor* reactor_ = nullptr;
   int64_t my_rev_ = -1;

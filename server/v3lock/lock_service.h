@@ -10,6 +10,9 @@
 //                      answers {header, key}. Locking twice with one lease is one
 //                      acquisition. If the client goes away while waiting, its key is
 //                      deleted (etcd's Unlock on a cancelled Lock).
+//                      Lease 0: as etcd, a fresh lease of kSessionTtlSeconds (60 s) is
+//                      granted for the call and never kept alive, so the lock is released
+//                      60 s later unless unlocked first.
 //   Unlock(key)        deletes key.
 //
 // The lock is released when its key is deleted: by Unlock, or when the lease expires or is
@@ -43,8 +46,7 @@ class LockService final : public v3lockpb::Lock::CallbackService {
  public:
   explicit LockService(Recipes* recipes) : recipes_(recipes) {}
 
-  grpc::ServerUnaryReactor* Lock(grpc::CallbackServerContext* ctx,
-                                 const v3lockpb::LockRequest* req,
+  grpc::ServerUnaryReactor* Lock(grpc::CallbackServerContext* ctx, const v3lockpb::LockRequest* req,
                                  v3lockpb::LockResponse* resp) override;
   grpc::ServerUnaryReactor* Unlock(grpc::CallbackServerContext* ctx,
                                    const v3lockpb::UnlockRequest* req,

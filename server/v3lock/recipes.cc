@@ -1,7 +1,10 @@
 #include "server/v3lock/recipes.h"
 
+#include <algorithm>
+#include <limits>
 #include <utility>
 
+#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "api/errors.h"
 #include "server/apply/kv_apply.h"
@@ -11,9 +14,7 @@ namespace kvd::server::v3lock {
 absl::Status ElectionNotLeader() { return absl::UnknownError("election: not leader"); }
 absl::Status ElectionNoLeader() { return absl::UnknownError("election: no leader"); }
 absl::Status SessionExpired() { return absl::UnknownError("mutex: session is expired"); }
-absl::Status MissingLeaderKey() {
-  return absl::UnknownError("\"leader\" field must be provided");
-}
+absl::Status MissingLeaderKey() { return absl::UnknownError("\"leader\" field must be provided"); }
 absl::Status LostWatcher() { return absl::UnknownError("lost watcher waiting for delete"); }
 
 namespace {
@@ -56,8 +57,7 @@ Recipes::Watch::~Watch() {
   if (stream_ != nullptr) stream_->Close();  // no Send after this returns
 }
 
-void Recipes::Watch::Open(const std::string& key, const std::string& range_end,
-                          int64_t start_rev) {
+void Recipes::Watch::Open(const std::string& key, const std::string& range_end, int64_t start_rev) {
   stream_ = recipes_->hub_->OpenStream(this, /*requires_leader=*/false);
   etcdserverpb::WatchRequest req;
   req.mutable_create_request()->set_key(key);
@@ -76,7 +76,37 @@ void Recipes::Watch::Send(const etcdserverpb::WatchResponse* resp) {
   });
 }
 
-Recipes::Recipes(Node* node, watch::WatchHub* hub) : node_(node), hub_(hub) {
+LeaseGranter ProposeLeaseGrant(Node* node, int64_t min_ttl_s) {
+  return [node, min_ttl_s](int64_t ttl_s, LeaseDone done) {
+    // A few tries: a random 63-bit id is taken only by a (very) unlucky draw.
+    constexpr int kAttemptsMax = 4;
+    struct Attempt {
+      static void Run(Node* node, int64_t ttl_s, int attempts_left, LeaseDone done) {
+        absl::BitGen bitgen;  // rare calls: a fresh seed each is cheap enough
+        const int64_t id = absl::Uniform<int64_t>(bitgen, 1, std::numeric_limits<int64_t>::max());
+        internalpb::Request proposal;
+        proposal.mutable_lease_grant()->set_id(id);
+        proposal.mutable_lease_grant()->set_ttl(ttl_s);
+        auto resp = std::make_shared<etcdserverpb::LeaseGrantResponse>();
+        node->Propose(
+            std::move(proposal), resp.get(),
+            [node, ttl_s, attempts_left, id, resp, done = std::move(done)](absl::Status s) mutable {
+              if (s == errors::LeaseExists() && attempts_left > 1) {
+                return Run(node, ttl_s, attempts_left - 1, std::move(done));
+              }
+              if (!s.ok()) return std::move(done)(std::move(s));
+              std::move(done)(id);
+            });
+      }
+    };
+    Attempt::Run(node, std::max(ttl_s, min_ttl_s), kAttemptsMax, std::move(done));
+  };
+}
+
+Recipes::Recipes(Node* node, watch::WatchHub* hub, LeaseGranter grant_lease)
+    : node_(node),
+      hub_(hub),
+      grant_lease_(grant_lease ? std::move(grant_lease) : ProposeLeaseGrant(node, 0)) {
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -102,9 +132,8 @@ void Recipes::Loop() {
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(
-          +[](Recipes* r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(r->mu_) {
-            return r->stopping_ || !r->tasks_.empty();
-          },
+          +[](Recipes* r)
+               ABSL_EXCLUSIVE_LOCKS_REQUIRED(r->mu_) { return r->stopping_ || !r->tasks_.empty(); },
           this));
       if (tasks_.empty()) return;  // stopping, and drained
       task = std::move(tasks_.front());
@@ -148,9 +177,17 @@ void Recipes::Range(etcdserverpb::RangeRequest req, RangeDone done) {
   });
 }
 
+void Recipes::GrantSessionLease(LeaseDone done) {
+  grant_lease_(
+      kSessionTtlSeconds, [this, done = std::move(done)](absl::StatusOr<int64_t> id) mutable {
+        if (!id.ok()) id = AsClientError(id.status());
+        Post([id = std::move(id), done = std::move(done)]() mutable { std::move(done)(id); });
+      });
+}
+
 std::unique_ptr<Recipes::Watch> Recipes::NewWatch(const std::string& key,
-                                                  const std::string& range_end,
-                                                  int64_t start_rev, WatchHandler handler) {
+                                                  const std::string& range_end, int64_t start_rev,
+                                                  WatchHandler handler) {
   auto w = std::make_unique<Watch>(this, std::move(handler));
   w->Open(key, range_end, start_rev);
   return w;
@@ -188,28 +225,28 @@ void DeletesWaiter::Step() {
   req.set_sort_order(etcdserverpb::RangeRequest::DESCEND);
   req.set_limit(1);
   req.set_max_create_revision(max_create_rev_);
-  recipes_->Range(std::move(req), [self = shared_from_this()](
-                                      absl::StatusOr<etcdserverpb::RangeResponse> r) {
-    if (self->finished_) return;
-    if (!r.ok()) return self->Finish(r.status());
-    if (r->kvs().empty()) return self->Finish(absl::OkStatus());
-    // Wait for that key's deletion, from the revision it was seen at.
-    std::weak_ptr<DeletesWaiter> weak = self;
-    self->watch_ = self->recipes_->NewWatch(
-        r->kvs(0).key(), "", r->header().revision(),
-        [weak](const etcdserverpb::WatchResponse& resp) {
-          std::shared_ptr<DeletesWaiter> w = weak.lock();
-          if (w == nullptr || w->finished_) return;
-          if (resp.canceled()) return w->Finish(LostWatcher());
-          for (const mvccpb::Event& e : resp.events()) {
-            if (e.type() == mvccpb::Event::DELETE) {
-              w->watch_.reset();
-              w->Step();
-              return;
-            }
-          }
-        });
-  });
+  recipes_->Range(
+      std::move(req), [self = shared_from_this()](absl::StatusOr<etcdserverpb::RangeResponse> r) {
+        if (self->finished_) return;
+        if (!r.ok()) return self->Finish(r.status());
+        if (r->kvs().empty()) return self->Finish(absl::OkStatus());
+        // Wait for that key's deletion, from the revision it was seen at.
+        std::weak_ptr<DeletesWaiter> weak = self;
+        self->watch_ = self->recipes_->NewWatch(r->kvs(0).key(), "", r->header().revision(),
+                                                [weak](const etcdserverpb::WatchResponse& resp) {
+                                                  std::shared_ptr<DeletesWaiter> w = weak.lock();
+                                                  if (w == nullptr || w->finished_) return;
+                                                  if (resp.canceled())
+                                                    return w->Finish(LostWatcher());
+                                                  for (const mvccpb::Event& e : resp.events()) {
+                                                    if (e.type() == mvccpb::Event::DELETE) {
+                                                      w->watch_.reset();
+                                                      w->Step();
+                                                      return;
+                                                    }
+                                                  }
+                                                });
+      });
 }
 
 }  // namespace kvd::server::v3lock

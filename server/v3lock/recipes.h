@@ -44,14 +44,29 @@ std::string PrefixEnd(const std::string& prefix);
 // name + "/" + lowercase hex of lease: the key a session holds in a lock or election.
 std::string SessionKey(const std::string& prefix, int64_t lease);
 
+// The lease etcd's services create for a Lock or Campaign that names none (lease 0):
+// clientv3's default session, a fresh 60 s lease that nobody keeps alive, so the lock or
+// leadership ends 60 s later unless the caller unlocks or resigns first.
+inline constexpr int64_t kSessionTtlSeconds = 60;
+
+// Grants a lease of ttl_s seconds; done(lease id) or the grant's error. May run done on
+// any thread.
+using LeaseDone = absl::AnyInvocable<void(absl::StatusOr<int64_t>) &&>;
+using LeaseGranter = std::function<void(int64_t ttl_s, LeaseDone done)>;
+
+// A LeaseGranter that proposes LeaseGrant through node with a fresh random id (another
+// one if that id is taken) and ttl_s raised to min_ttl_s (etcd's minimum lease TTL).
+LeaseGranter ProposeLeaseGrant(Node* node, int64_t min_ttl_s);
+
 class Recipes {
  public:
   using Task = absl::AnyInvocable<void() &&>;
   using TxnDone = absl::AnyInvocable<void(absl::StatusOr<etcdserverpb::TxnResponse>) &&>;
   using RangeDone = absl::AnyInvocable<void(absl::StatusOr<etcdserverpb::RangeResponse>) &&>;
 
-  // REQUIRES: node and hub outlive this object.
-  Recipes(Node* node, watch::WatchHub* hub);
+  // REQUIRES: node and hub outlive this object. grant_lease: how sessions for lease 0 are
+  // granted (default: ProposeLeaseGrant(node, 0)).
+  Recipes(Node* node, watch::WatchHub* hub, LeaseGranter grant_lease = nullptr);
   // Stops the executor after the tasks queued so far; tasks posted later are dropped.
   // Call it before the node and the hub stop (tasks use them); the object itself must
   // outlive the node, whose pending proposals still post their results.
@@ -68,6 +83,8 @@ class Recipes {
   void Txn(etcdserverpb::TxnRequest req, TxnDone done);
   // A linearizable range; done on the executor.
   void Range(etcdserverpb::RangeRequest req, RangeDone done);
+  // Grants a session lease of kSessionTtlSeconds; done(lease id) on the executor.
+  void GrantSessionLease(LeaseDone done);
 
   // A watch on the hub whose responses are handled on the executor, one at a time (the
   // next is not sent before the handler returns). Destroying it (on the executor) stops
@@ -97,6 +114,7 @@ class Recipes {
 
   Node* const node_;
   watch::WatchHub* const hub_;
+  const LeaseGranter grant_lease_;
   absl::Mutex mu_;
   std::deque<Task> tasks_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
@@ -116,7 +134,9 @@ class DeletesWaiter : public std::enable_shared_from_this<DeletesWaiter> {
 
  private:
   DeletesWaiter(Recipes* recipes, std::string prefix, int64_t max_create_rev, Done done)
-      : recipes_(recipes), prefix_(std::move(prefix)), max_create_rev_(max_create_rev),
+      : recipes_(recipes),
+        prefix_(std::move(prefix)),
+        max_create_rev_(max_create_rev),
         done_(std::move(done)) {}
   void Step();
   void Finish(absl::Status s);

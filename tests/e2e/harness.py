@@ -16,11 +16,13 @@ Limits (all bounded; a test never waits forever):
 import atexit
 import base64
 import os
+import queue
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -332,3 +334,93 @@ def b64_decode(s):
 
 def b64(s):
     return base64.b64encode(s.encode() if isinstance(s, str) else s).decode()
+
+
+# --- helpers shared by the cluster, watch and lock tests -------------------------------
+
+TAKEOVER_WAIT_S = 15.0
+
+
+def rpc(member, stub, method, request, timeout=RPC_TIMEOUT_S):
+    """One unary call to member on a fresh channel (a channel that saw a dead member backs
+    off its reconnects for seconds)."""
+    with grpc.insecure_channel(member.endpoint) as channel:
+        return getattr(stub(channel), method)(request, timeout=timeout)
+
+
+def status(member):
+    return rpc(member, etcdrpc.MaintenanceStub, "Status", etcdrpc.StatusRequest())
+
+
+def leader_of(cluster, members=None, wait_s=TAKEOVER_WAIT_S):
+    """The member every running member (or every one of `members`) agrees leads."""
+    members = members or [m for m in cluster.members if m.running()]
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        try:
+            leaders = {status(m).leader for m in members}
+            if len(leaders) == 1 and 0 not in leaders:
+                lead = leaders.pop()
+                for m in members:
+                    if status(m).header.member_id == lead:
+                        return m
+        except grpc.RpcError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"no agreed leader within {wait_s}s\n{cluster.log_tails()}")
+
+
+def until_ok(fn, wait_s=TAKEOVER_WAIT_S):
+    """fn() retried while it fails with a gRPC error (e.g. an election in progress)."""
+    deadline = time.monotonic() + wait_s
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            return fn()
+        except grpc.RpcError as e:
+            last = f"{e.code()}: {e.details()}"
+        time.sleep(0.05)
+    raise AssertionError(f"no success within {wait_s}s: {last}")
+
+
+class WatchStream:
+    """One bidirectional Watch stream (python etcd3's messages): send requests, read
+    responses with a deadline. A broken stream is reported by next() as the grpc.RpcError
+    it ended with (raised), or, with errors=True, returned."""
+
+    def __init__(self, endpoint, metadata=None):
+        self._channel = grpc.insecure_channel(endpoint)
+        self._requests = queue.Queue()
+        self._responses = queue.Queue()
+        stub = etcdrpc.WatchStub(self._channel)
+        self._call = stub.Watch(iter(self._requests.get, None), metadata=metadata)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        try:
+            for resp in self._call:
+                self._responses.put(resp)
+        except grpc.RpcError as e:
+            self._responses.put(e)
+
+    def send(self, request):
+        self._requests.put(request)
+
+    def create(self, **fields):
+        self.send(etcdrpc.WatchRequest(create_request=etcdrpc.WatchCreateRequest(**fields)))
+
+    def next(self, timeout=RPC_TIMEOUT_S, errors=False):
+        try:
+            item = self._responses.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no watch response within {timeout}s") from None
+        if isinstance(item, grpc.RpcError) and not errors:
+            raise AssertionError(f"watch stream failed: {item.code()} {item.details()}")
+        return item
+
+    def close(self):
+        self._requests.put(None)
+        self._call.cancel()
+        self._channel.close()
+        self._reader.join(timeout=RPC_TIMEOUT_S)

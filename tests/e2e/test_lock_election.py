@@ -6,6 +6,7 @@
   Unlock, unknown lease), Unlock, Campaign/Leader/Proclaim/Resign/Observe and their errors.
 - etcdctl lock between concurrent processes: critical sections never overlap.
 - etcdctl elect: a second candidate becomes leader when the first resigns.
+- Lock and Campaign with lease 0: each call gets a fresh 60 s lease nobody keeps alive.
 
 The python etcd3 package has no stubs for these services, and etcd's own .proto files
 cannot be loaded beside etcd3's (same message names), so a test-local proto with the same
@@ -24,6 +25,7 @@ import threading
 import time
 
 import grpc
+from etcd3 import etcdrpc
 
 import harness
 from transcript import check_golden, proto_to_dict
@@ -273,3 +275,51 @@ def test_ctl_elect_hand_over(server):
             if p is not None and p.poll() is None:
                 p.kill()
                 p.wait(timeout=WAIT_S)
+
+
+def test_lock_and_campaign_without_lease_get_a_fresh_sixty_second_lease(server):
+    """Lease 0: the service grants a session lease of 60 s for the call and never keeps it
+    alive; each call gets its own (a second Lock waits for the first)."""
+    P = pb()
+    c = server.client()
+    channel = grpc.insecure_channel(server.members[0].endpoint)
+    try:
+        def session_lease(key, prefix):
+            assert key.startswith(prefix), key
+            lease = int(key[len(prefix):], 16)
+            kvs = c.kvstub.Range(etcdrpc.RangeRequest(key=key), timeout=WAIT_S).kvs
+            assert len(kvs) == 1 and kvs[0].lease == lease
+            ttl = c.leasestub.LeaseTimeToLive(etcdrpc.LeaseTimeToLiveRequest(ID=lease),
+                                              timeout=WAIT_S)
+            assert ttl.grantedTTL == 60 and 0 < ttl.TTL <= 60, ttl
+            return lease
+
+        first = unary(channel, "/v3lockpb.Lock/Lock", P.LockRequest(name=b"nl"),
+                      P.LockResponse)
+        lease = session_lease(first.key, b"nl/")
+        waiter = Background(channel, "/v3lockpb.Lock/Lock", P.LockRequest(name=b"nl"),
+                            P.LockResponse)
+        wait_for_keys(c, "nl/", 2)
+        assert waiter.running()
+        unary(channel, "/v3lockpb.Lock/Unlock", P.UnlockRequest(key=first.key),
+              P.UnlockResponse)
+        waiter.join()
+        assert waiter.error is None, waiter.error
+        assert session_lease(waiter.result.key, b"nl/") != lease
+
+        won = unary(channel, "/v3electionpb.Election/Campaign",
+                    P.CampaignRequest(name=b"ne", value=b"v"), P.CampaignResponse)
+        assert won.leader.lease != 0
+        assert session_lease(won.leader.key, b"ne/") == won.leader.lease
+
+        # Nobody keeps the session alive: its TTL runs down.
+        deadline = time.monotonic() + WAIT_S
+        while True:
+            ttl = c.leasestub.LeaseTimeToLive(etcdrpc.LeaseTimeToLiveRequest(ID=lease),
+                                              timeout=WAIT_S)
+            if ttl.TTL < 59:
+                break
+            assert time.monotonic() < deadline, f"TTL stays at {ttl.TTL}"
+            time.sleep(0.2)
+    finally:
+        channel.close()

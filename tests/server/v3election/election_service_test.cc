@@ -76,6 +76,18 @@ TEST_F(ElectionServiceTest, CampaignLeaderProclaimResign) {
   EXPECT_TRUE(Keys("el/").empty());
 }
 
+TEST_F(ElectionServiceTest, CampaignWithoutLeaseGetsASixtySecondSession) {
+  v3electionpb::CampaignResponse won;
+  ASSERT_TRUE(Campaign("nolease", 0, "v", &won).ok());
+  EXPECT_EQ(granted_ttl_s_, 60);
+  EXPECT_EQ(won.leader().key(), "nolease/3333");
+  EXPECT_EQ(won.leader().lease(), kLease3);
+  auto keys = Keys("nolease/");
+  ASSERT_EQ(keys.size(), 1u);
+  EXPECT_EQ(keys[0].lease(), kLease3);
+  EXPECT_EQ(keys[0].value(), "v");
+}
+
 TEST_F(ElectionServiceTest, SecondCandidateWinsWhenTheFirstResignsAndObserveSeesBoth) {
   v3electionpb::CampaignResponse first;
   ASSERT_TRUE(Campaign("h", kLease1, "one", &first).ok());

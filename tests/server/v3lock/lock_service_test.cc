@@ -50,6 +50,23 @@ TEST_F(LockServiceTest, UncontendedLockIsTheSessionKey) {
   EXPECT_EQ(Keys("jobs/").size(), 1u);
 }
 
+TEST_F(LockServiceTest, LockWithoutLeaseGetsASixtySecondSession) {
+  v3lockpb::LockResponse resp;
+  ASSERT_TRUE(Lock("nolease", 0, &resp).ok());
+  EXPECT_EQ(granted_ttl_s_, 60);
+  EXPECT_EQ(resp.key(), "nolease/3333");
+  auto keys = Keys("nolease/");
+  ASSERT_EQ(keys.size(), 1u);
+  EXPECT_EQ(keys[0].lease(), kLease3);
+  // A failed grant fails the call with the grant's message and code Unknown (etcd's
+  // internal client error), and leaves no key behind.
+  grant_error_ = true;
+  grpc::Status s = Lock("nolease2", 0, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNKNOWN);
+  EXPECT_EQ(s.error_message(), "grant failed");
+  EXPECT_TRUE(Keys("nolease2/").empty());
+}
+
 TEST_F(LockServiceTest, SecondLockerWaitsForTheUnlockAndGetsALargerFencingToken) {
   v3lockpb::LockResponse first;
   ASSERT_TRUE(Lock("m", kLease1, &first).ok());

@@ -6,6 +6,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <memory>
@@ -70,9 +71,7 @@ class ServiceFixture : public ::testing::Test {
         watch::WatchHubEnv{[n](etcdserverpb::ResponseHeader* h) { n->FillHeader(h); },
                            [n] { return n->has_leader(); }});
     NodeHooks hooks;
-    hooks.lease_exists = [](int64_t id) {
-      return id == kLease1 || id == kLease2 || id == kLease3;
-    };
+    hooks.lease_exists = [](int64_t id) { return id == kLease1 || id == kLease2 || id == kLease3; };
     hooks.on_applied = [this](int64_t rev, const std::vector<mvccpb::Event>& events) {
       hub_->OnApplied(rev, events);
     };
@@ -81,7 +80,13 @@ class ServiceFixture : public ::testing::Test {
     for (int i = 0; i < 500 && !node_->is_leader(); ++i) absl::SleepFor(absl::Milliseconds(10));
     ASSERT_TRUE(node_->is_leader());
 
-    recipes_ = std::make_unique<v3lock::Recipes>(node_.get(), hub_.get());
+    // Sessions for lease 0 are "granted" as kLease3 (or fail with grant_error_).
+    recipes_ = std::make_unique<v3lock::Recipes>(
+        node_.get(), hub_.get(), [this](int64_t ttl_s, v3lock::LeaseDone done) {
+          granted_ttl_s_ = ttl_s;
+          if (grant_error_) return std::move(done)(absl::UnavailableError("grant failed"));
+          std::move(done)(kLease3);
+        });
     lock_service_ = std::make_unique<v3lock::LockService>(recipes_.get());
     election_service_ = std::make_unique<v3election::ElectionService>(recipes_.get());
     grpc::ServerBuilder builder;
@@ -91,8 +96,8 @@ class ServiceFixture : public ::testing::Test {
     builder.RegisterService(election_service_.get());
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
-    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
-                                   grpc::InsecureChannelCredentials());
+    channel_ =
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
     lock_ = v3lockpb::Lock::NewStub(channel_);
     election_ = v3electionpb::Election::NewStub(channel_);
   }
@@ -113,8 +118,8 @@ class ServiceFixture : public ::testing::Test {
   // The live keys under prefix, as the store has them now.
   std::vector<mvccpb::KeyValue> Keys(const std::string& prefix) {
     auto view = node_->kv().Read();
-    auto r = view->Range(storage::mvcc::KeyRange::FromRequest(prefix, v3lock::PrefixEnd(prefix)),
-                         {});
+    auto r =
+        view->Range(storage::mvcc::KeyRange::FromRequest(prefix, v3lock::PrefixEnd(prefix)), {});
     EXPECT_TRUE(r.ok());
     return r.ok() ? r->kvs : std::vector<mvccpb::KeyValue>{};
   }
@@ -133,6 +138,8 @@ class ServiceFixture : public ::testing::Test {
   }
 
   std::string dir_;
+  std::atomic<int64_t> granted_ttl_s_{0};  // the TTL of the last session lease granted
+  std::atomic<bool> grant_error_{false};
   std::unique_ptr<Node> node_;
   std::unique_ptr<watch::WatchHub> hub_;
   std::unique_ptr<v3lock::Recipes> recipes_;
