@@ -24,6 +24,8 @@ ABSL_FLAG(int, key_size, 32, "key size in bytes (prefix + zero-padded index)");
 ABSL_FLAG(int, val_size, 256, "value size in bytes");
 ABSL_FLAG(int64_t, key_space, 10000, "number of distinct keys (put, range)");
 ABSL_FLAG(bool, sequential_keys, false, "put: keys in order (wrapping) instead of random");
+ABSL_FLAG(int, puts_per_txn, 1,
+          "put: each request is one Txn of this many puts (bulk loading; etcd allows 128)");
 // range.
 ABSL_FLAG(std::string, consistency, "l", "range: l (linearizable) or s (serializable)");
 ABSL_FLAG(bool, prefix, false, "range: read the whole key prefix instead of one key");

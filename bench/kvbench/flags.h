@@ -26,6 +26,7 @@ ABSL_DECLARE_FLAG(int, key_size);
 ABSL_DECLARE_FLAG(int, val_size);
 ABSL_DECLARE_FLAG(int64_t, key_space);
 ABSL_DECLARE_FLAG(bool, sequential_keys);
+ABSL_DECLARE_FLAG(int, puts_per_txn);
 // range.
 ABSL_DECLARE_FLAG(std::string, consistency);
 ABSL_DECLARE_FLAG(bool, prefix);

@@ -54,6 +54,7 @@ constexpr int kStampDigits = 20;
 struct K8sCounters {
   std::atomic<uint64_t> conflicts{0};
   std::atomic<uint64_t> list_pages{0};
+  std::atomic<uint64_t> list_restarts{0};
   std::atomic<uint64_t> listed_keys{0};
   std::atomic<uint64_t> watch_events{0};
   std::atomic<uint64_t> compactions{0};
@@ -93,6 +94,13 @@ class K8sClient final : public LoopClient {
 
   void Proceed(bool) override {
     const grpc::Status& st = call_status();
+    if (op_row_ == kList && st.error_code() == grpc::StatusCode::OUT_OF_RANGE &&
+        rreq_.revision() != 0 && !engine_->stopping()) {
+      // The pinned revision was compacted under a paginated list: the apiserver answers
+      // 410 Gone ("continue token expired") and its client lists again from the start.
+      counters_->list_restarts.fetch_add(1, std::memory_order_relaxed);
+      return ListPage(/*first=*/true);
+    }
     if (!st.ok()) {
       row(op_row_).Error(st.error_code());
       return Next();
@@ -477,6 +485,7 @@ class KubernetesWorkload final : public Workload, public WatchSink {
     extras->Add("conflicts", counters_.conflicts.load());
     extras->Add("list_pages", counters_.list_pages.load());
     extras->Add("listed_keys", counters_.listed_keys.load());
+    extras->Add("list_restarts", counters_.list_restarts.load());
     extras->Add("watch_events", counters_.watch_events.load());
     extras->Add("compactions", counters_.compactions.load());
     return absl::OkStatus();

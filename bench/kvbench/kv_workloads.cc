@@ -44,40 +44,65 @@ class PutClient final : public LoopClient {
   PutClient(Engine* engine, int index, const KeySpace* keys, std::atomic<int64_t>* next_key)
       : LoopClient(engine, index),
         keys_(keys),
-        next_key_(absl::GetFlag(FLAGS_sequential_keys) ? next_key : nullptr) {
-    req_.set_value(MakeValue(absl::GetFlag(FLAGS_val_size), index));
+        next_key_(absl::GetFlag(FLAGS_sequential_keys) ? next_key : nullptr),
+        per_txn_(absl::GetFlag(FLAGS_puts_per_txn)) {
+    const std::string value = MakeValue(absl::GetFlag(FLAGS_val_size), index);
+    req_.set_value(value);
+    for (int i = 0; per_txn_ > 1 && i < per_txn_; ++i) {
+      txn_.add_success()->mutable_request_put()->set_value(value);
+    }
   }
 
   void Proceed(bool) override {
-    if (call_.status.ok()) {
-      row(0).Ok(NowNs() - call_.start_ns);
+    const grpc::Status& status = per_txn_ > 1 ? txn_call_.status : call_.status;
+    if (status.ok()) {
+      row(0).Ok(NowNs() - (per_txn_ > 1 ? txn_call_.start_ns : call_.start_ns));
       engine_->CountProgress();
     } else {
-      row(0).Error(call_.status.error_code());
+      row(0).Error(status.error_code());
     }
     Next();
   }
 
  private:
+  int64_t NextKey() {
+    return next_key_ != nullptr
+               ? next_key_->fetch_add(1, std::memory_order_relaxed) % keys_->count()
+               : absl::Uniform<int64_t>(rng_, 0, keys_->count());
+  }
+
   void Next() override {
     if (!engine_->TryStartOp()) return Finished();
-    int64_t i = next_key_ != nullptr
-                    ? next_key_->fetch_add(1, std::memory_order_relaxed) % keys_->count()
-                    : absl::Uniform<int64_t>(rng_, 0, keys_->count());
-    keys_->Format(i, req_.mutable_key());
+    if (per_txn_ > 1) {
+      for (auto& op : *txn_.mutable_success()) {
+        keys_->Format(NextKey(), op.mutable_request_put()->mutable_key());
+      }
+      txn_call_.Start(conn_->kv.get(), &KV::Stub::PrepareAsyncTxn, txn_, cq(), timeout(), this);
+      return;
+    }
+    keys_->Format(NextKey(), req_.mutable_key());
     call_.Start(conn_->kv.get(), &KV::Stub::PrepareAsyncPut, req_, cq(), timeout(), this);
   }
 
   const KeySpace* keys_;
   std::atomic<int64_t>* next_key_;
+  const int per_txn_;
   etcdserverpb::PutRequest req_;
   UnaryCall<etcdserverpb::PutResponse> call_;
+  etcdserverpb::TxnRequest txn_;  // --puts-per-txn > 1: that many puts per request
+  UnaryCall<etcdserverpb::TxnResponse> txn_call_;
 };
 
 class PutWorkload final : public Workload {
  public:
   explicit PutWorkload(Engine* engine) : engine_(engine), keys_(MainKeys()) {}
   std::vector<std::string> Rows() const override { return {"put"}; }
+  absl::Status Setup() override {
+    if (absl::GetFlag(FLAGS_puts_per_txn) < 1) {
+      return absl::InvalidArgumentError("--puts-per-txn must be at least 1");
+    }
+    return absl::OkStatus();
+  }
   void Start() override {
     for (int i = 0; i < engine_->options().clients; ++i) {
       clients_.push_back(std::make_unique<PutClient>(engine_, i, &keys_, &next_key_));

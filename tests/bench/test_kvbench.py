@@ -25,6 +25,9 @@ RUN_TIMEOUT_S = 60
 # Small, quick runs of every workload; the flags are the documented CLI.
 WORKLOADS = {
     "put": ["--clients=8", "--conns=2", "--key-space=100", "--val-size=64"],
+    "put_two_threads": ["--clients=8", "--conns=3", "--threads=2"],
+    "put_txn_batches": ["--clients=4", "--total=50", "--puts-per-txn=20", "--sequential-keys",
+                        "--key-space=1000", "--key-prefix=/kvbench-bulk/"],
     "put_sequential_total": ["--clients=4", "--total=200", "--sequential-keys"],
     "range_point": ["--clients=8", "--key-space=200", "--consistency=l"],
     "range_prefix": ["--clients=4", "--key-space=200", "--consistency=s", "--prefix",
@@ -35,7 +38,7 @@ WORKLOADS = {
     "lease": ["--clients=4", "--lease-streams=2", "--keepalives-per-lease=3", "--ttl=10"],
     "kubernetes": ["--clients=8", "--k8s-objects=10", "--k8s-page=7", "--k8s-watchers=3",
                    "--watch-streams=2", "--k8s-progress-interval=200ms",
-                   "--compact-interval=300ms", "--ttl=10"],
+                   "--compact-interval=400ms", "--ttl=10"],
 }
 
 LATENCY_FIELDS = {"p50", "p90", "p99", "p999", "max", "mean"}
@@ -65,6 +68,11 @@ def run_kvbench(workload, endpoints, *flags):
     argv = [KVBENCH_BIN, workload, "--endpoints=" + ",".join(endpoints), "--json",
             "--duration=1s", "--timeout=5s", *flags]
     return subprocess.run(argv, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+
+
+def count_keys(cluster, prefix):
+    client = cluster.client()
+    return sum(1 for _ in client.get_prefix(prefix, keys_only=True))
 
 
 def check_latency(lat):
@@ -99,6 +107,9 @@ def test_workload(member, case):
     extra = report.get(workload, {})
     if case == "put_sequential_total":
         assert report["ops"] == 200
+    if case == "put_txn_batches":
+        assert report["ops"] == 50
+        assert count_keys(member, "/kvbench-bulk/") == 50 * 20  # every key of every txn
     if workload == "txn":
         assert extra["increments"] == report["ops"]
         assert extra["lost_updates"] == 0 and extra["counter_sum"] == extra["increments"]
