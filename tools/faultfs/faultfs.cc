@@ -12,8 +12,9 @@
 //            rewrites it in place, so faults go on and off while the program runs.
 //   journal  one tab-separated line per durability event, appended with one write() each
 //            (a kill -9 keeps every line):
-//              O size path      first open of an existing file: its size then (taken as
-//                               durable: the journal starts on synced state)
+//              O size path      first open of an existing file: its size then (durable:
+//                               at start the shim fsyncs everything under root and
+//                               begins a fresh journal)
 //              C 0 path         a file created (its name is durable once its directory is
 //                               fsynced)
 //              T size path      truncated to size
@@ -32,10 +33,10 @@
 // Not modelled: overwrites in the middle of a file (RocksDB only appends), unlinks undone
 // by a power loss (RocksDB ignores old files it finds), mkdir (directories are taken as
 // durable), files written through stdio (fopen's open is not interposable).
-#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -194,6 +195,19 @@ void Untrack(int fd) {
   pthread_mutex_unlock(&s.mu);
 }
 
+// fsync of every file and directory under root (before the shim is enabled).
+int SyncOne(const char* path, const struct stat*, int type, struct FTW*) {
+  if (type != FTW_F && type != FTW_D) return 0;
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd >= 0) {
+    fsync(fd);
+    close(fd);
+  }
+  return 0;
+}
+
+void SyncTree(const std::string& root) { nftw(root.c_str(), SyncOne, 16, FTW_PHYS); }
+
 __attribute__((constructor)) void Init() {
   State& s = S();
   s.paths = new std::string[kMaxFds];
@@ -206,19 +220,12 @@ __attribute__((constructor)) void Init() {
   static OpenFn real_open = Real<OpenFn>("open");
   mkdir(s.state_dir.c_str(), 0755);
   mkdir((s.state_dir + "/backup").c_str(), 0755);
-  // A journal describes the files under root since the state they were in when it was
-  // last reset. With root missing or empty (first start, or wiped) nothing is left to
-  // describe: start afresh.
-  bool empty_root = true;
-  if (DIR* dir = opendir(s.root.c_str())) {
-    while (struct dirent* e = readdir(dir)) {
-      if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) empty_root = false;
-    }
-    closedir(dir);
-  }
-  s.journal_fd =
-      real_open((s.state_dir + "/journal").c_str(),
-                O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | (empty_root ? O_TRUNC : 0), 0644);
+  // Each process starts a fresh journal on durable state: whatever a process before it
+  // left un-synced (killed without a power loss, perhaps not even under the shim) is
+  // synced now, so the journal never misses a sync it did not see.
+  SyncTree(s.root);
+  s.journal_fd = real_open((s.state_dir + "/journal").c_str(),
+                           O_WRONLY | O_APPEND | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   int ctl_fd = real_open((s.state_dir + "/ctl").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (s.journal_fd < 0 || ctl_fd < 0) {
     fprintf(stderr, "faultfs: cannot open %s/{journal,ctl}: %s\n", s.state_dir.c_str(),
