@@ -305,3 +305,16 @@ def test_plant_bug_flag_is_checked_and_loud(tmp_path):
         c.start()
         text = log_text(c.members[0])
         assert "WARNING: --kvd-plant-bug is set" in text and "local-reads" in text
+
+
+def test_heal_all_repairs_a_refusing_member(make_cluster):
+    c = make_cluster()
+    acked = write_keys(c.members, b"ha/", 10)
+    n = disk_nemesis.BitflipTail(c, random.Random(3))
+    desc = n.start()
+    assert desc["refused"], desc
+    control.set_faults(disk_nemesis.state_dir(c.members[0]), "enospc")  # heal_all clears it
+    out = n.heal_all()
+    assert out["ready"], out
+    assert control.faults(disk_nemesis.state_dir(c.members[0])) == []
+    assert_converged(c, acked, b"ha/")

@@ -340,14 +340,23 @@ class BitflipTail(DiskNemesis):
         self.active = True
         return out
 
+    def _repair(self):
+        t = getattr(self, "target", None)
+        if t is None or not (self.flip is not None or not t.alive()):
+            return False
+        t.wipe_and_rejoin(self.cluster)
+        self.flip = None
+        return True
+
+    def _heal_own(self):
+        super()._heal_own()
+        self._repair()
+
     def stop(self):
-        t = self.target
-        refused = not t.alive()
-        if self.flip is not None or refused:
-            t.wipe_and_rejoin(self.cluster)
+        repaired = self._repair()
         self.active = False
-        return {"targets": [t.name], "wiped_and_rejoined": self.flip is not None or refused,
-                **self._recover([t])}
+        return {"targets": [self.target.name], "wiped_and_rejoined": repaired,
+                **self._recover([self.target])}
 
 
 NEMESES = {cls.name: cls for cls in (DiskFull, FsyncError, LostWrites, TornTail, BitflipTail)}
