@@ -276,6 +276,10 @@ int OpenCommon(Fn real, const char* path, int flags, mode_t mode) {
 
 bool NoSpace(int fd) {
   if (!Ours(fd) || !Fault("enospc")) return false;
+  // A descriptor closed behind the shim's back (not through close()) and reused for a
+  // socket or pipe must not fail: only regular files run out of space.
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return false;
   errno = ENOSPC;
   return true;
 }
