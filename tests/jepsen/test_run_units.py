@@ -136,6 +136,10 @@ def test_cli_rejects_what_does_not_apply():
         runlib.select_nemeses("partition-half", "kvd", netns=False)
     names = [n for n, _ in runlib.select_nemeses("all", "etcd", netns=False)]
     assert "kill" in names and "partition-half" not in names and "clock-skew" not in names
+    fewer = [n for n, _ in runlib.select_nemeses("all,-kill,-pause", "etcd", netns=False)]
+    assert set(names) - set(fewer) == {"kill", "pause"}
+    with pytest.raises(SystemExit):
+        runlib.select_nemeses("all,-nope", "etcd", netns=False)
 
 
 def test_reproduce_command_carries_the_seed():

@@ -55,7 +55,8 @@ def parse_args(argv):
     p.add_argument("--workload", default="all",
                    help="comma-separated: register,append,watch,lease,lock | all")
     p.add_argument("--nemesis", default="all",
-                   help="comma-separated nemesis names | all (those that apply) | none")
+                   help="comma-separated nemesis names | all (those that apply) | none; "
+                   "-name leaves one out: all,-snapshot-catchup")
     p.add_argument("--netns", action=argparse.BooleanOptionalAction, default=True,
                    help="one network namespace per member (needed for partitions)")
     p.add_argument("--concurrency", type=int, default=10, help="client threads")
@@ -101,7 +102,8 @@ def select_workloads(spec):
 
 def select_nemeses(spec, kind, netns):
     """[(name, class)] of the nemeses asked for; `all` = every one that applies to this
-    server kind and network mode. Naming one that does not apply is an error."""
+    server kind and network mode, `-name` leaves one out (`all,-kill-all`). Naming one
+    that does not apply is an error."""
     if spec in ("none", ""):
         return []
     from . import nemesis as nemesislib
@@ -110,9 +112,14 @@ def select_nemeses(spec, kind, netns):
     def applies(cls):
         return kind in getattr(cls, "kinds", ("kvd", "etcd")) and (
             netns or not getattr(cls, "needs_netns", False))
-    if spec == "all":
-        return [(n, c) for n, c in reg.items() if applies(c)]
-    names = [n.strip() for n in spec.split(",") if n.strip()]
+    tokens = [n.strip() for n in spec.split(",") if n.strip()]
+    excluded = {t[1:] for t in tokens if t.startswith("-")}
+    unknown = sorted(excluded - set(reg))
+    if unknown:
+        raise SystemExit(f"unknown nemesis {unknown}; known: {', '.join(sorted(reg))}")
+    names = [t for t in tokens if not t.startswith("-")]
+    if "all" in names:
+        return [(n, c) for n, c in reg.items() if applies(c) and n not in excluded]
     out = []
     for n in names:
         if n not in reg:
