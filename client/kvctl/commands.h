@@ -1,6 +1,7 @@
 // The kvctl commands, one Run* function each, grouped by file:
 //   kv_commands.cc       put, get, del, txn, compaction, watch
 //   lease_commands.cc    lease grant|revoke|timetolive|list|keep-alive
+//   concurrency_commands.cc  lock, elect
 //   cluster_commands.cc  endpoint status|health|hashkv, member ..., move-leader, alarm,
 //                        defrag, snapshot save
 //   auth_commands.cc     auth ..., user ..., role ...
@@ -71,6 +72,10 @@ absl::Status RunWatch(Context& ctx, const std::vector<std::string>& args, const 
 
 absl::Status RunLease(Context& ctx, const std::vector<std::string>& positional, bool keys,
                       bool once);
+
+// lock NAME [COMMAND ARGS...]; elect NAME PROPOSAL; elect -l NAME.
+absl::Status RunLock(Context& ctx, const std::vector<std::string>& args, int64_t ttl_s);
+absl::Status RunElect(Context& ctx, const std::vector<std::string>& args, bool listen);
 
 absl::Status RunEndpointStatus(Context& ctx, bool cluster);
 absl::Status RunEndpointHealth(Context& ctx, bool cluster);

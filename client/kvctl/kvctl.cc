@@ -51,6 +51,11 @@ Commands:
   lease timetolive ID [--keys]
   lease list
   lease keep-alive [--once] ID
+  lock NAME [COMMAND ARGS...] acquires a lock (--ttl=10: session seconds); runs COMMAND
+                              with ETCD_LOCK_KEY/ETCD_LOCK_REV set, or holds it until
+                              interrupted
+  elect NAME PROPOSAL         campaigns; leads until interrupted
+  elect -l NAME               prints the leader and each change (alias --listen)
   member list                 lists the cluster's members
   member add NAME --peer-urls=URL,... [--learner]
   member remove|promote ID    (member ids are hexadecimal)
@@ -131,6 +136,8 @@ int Run(const std::vector<std::string>& args, Io io) {
   AuthFlags auth;
   bool lease_keys = false;
   bool lease_once = false;
+  int64_t lock_ttl = 10;
+  bool elect_listen = false;
   if (command == "get") {
     get.Register(flags);
   } else if (command == "put") {
@@ -149,6 +156,10 @@ int Run(const std::vector<std::string>& args, Io io) {
   } else if (command == "lease") {
     flags.Bool("keys", '\0', &lease_keys);
     flags.Bool("once", '\0', &lease_once);
+  } else if (command == "lock") {
+    flags.Int64("ttl", &lock_ttl);
+  } else if (command == "elect") {
+    flags.Bool("listen", 'l', &elect_listen);
   } else if (command == "member") {
     member.Register(flags);
   } else if (command == "user" || command == "role") {
@@ -197,6 +208,10 @@ int Run(const std::vector<std::string>& args, Io io) {
     status = RunWatch(ctx, *positional, watch);
   } else if (command == "lease") {
     status = RunLease(ctx, *positional, lease_keys, lease_once);
+  } else if (command == "lock") {
+    status = RunLock(ctx, *positional, lock_ttl);
+  } else if (command == "elect") {
+    status = RunElect(ctx, *positional, elect_listen);
   } else if (command == "member") {
     status = RunMember(ctx, *positional, member);
   } else if (command == "move-leader") {

@@ -6,7 +6,8 @@
 // --command-timeout (5s), -w/--write-out simple|json|fields|table, --hex, --user,
 // --password. Unset global flags are taken from ETCDCTL_ENDPOINTS, ETCDCTL_DIAL_TIMEOUT, ...
 // like etcdctl. Commands: see `kvctl --help` (put, get, del, txn, compaction, watch, lease,
-// member, endpoint, move-leader, alarm, defrag, snapshot save, auth, user, role, version).
+// lock, elect, member, endpoint, move-leader, alarm, defrag, snapshot save, auth, user,
+// role, version).
 // Exit codes are etcdctl's (see exit.h).
 #ifndef KVD_CLIENT_KVCTL_KVCTL_H_
 #define KVD_CLIENT_KVCTL_KVCTL_H_
