@@ -34,6 +34,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 ETCD_BIN = os.environ.get("ETCD_BIN", "/usr/bin/etcd")
 ETCDCTL_BIN = os.environ.get("ETCDCTL_BIN", "/usr/bin/etcdctl")
 KVD_BIN = os.environ.get("KVD_BIN", str(REPO_ROOT / "build" / "bin" / "kvd"))
+KVCTL_BIN = os.environ.get("KVCTL_BIN", str(REPO_ROOT / "build" / "bin" / "kvctl"))
 KEEP_DATA = os.environ.get("KVD_E2E_KEEP") == "1"
 
 READY_TIMEOUT_S = 10.0

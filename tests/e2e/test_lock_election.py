@@ -4,8 +4,7 @@
   raw gRPC; transcripts must be equal (lease ids and the hex lease suffix of session keys
   normalized). Covers Lock (uncontended, re-lock with one lease, contended hand-over on
   Unlock, unknown lease), Unlock, Campaign/Leader/Proclaim/Resign/Observe and their errors.
-- etcdctl lock between concurrent processes: critical sections never overlap.
-- etcdctl elect: a second candidate becomes leader when the first resigns.
+- (etcdctl's and kvctl's lock and elect: test_ctl_lock_election.py.)
 - Lock and Campaign with lease 0: each call gets a fresh 60 s lease nobody keeps alive.
 
 The python etcd3 package has no stubs for these services, and etcd's own .proto files
@@ -17,7 +16,6 @@ Every wait is bounded (WAIT_S); blocked calls run in threads with deadlines.
 import importlib
 import os
 import queue
-import signal
 import subprocess
 import sys
 import tempfile
@@ -27,7 +25,6 @@ import time
 import grpc
 from etcd3 import etcdrpc
 
-import harness
 from transcript import check_golden, proto_to_dict
 
 WAIT_S = 15.0
@@ -212,69 +209,6 @@ SCENARIOS = {"lock_election": ([], lock_election_scenario)}
 
 def test_golden_lock_election(server_kind, cluster_factory):
     check_golden(SCENARIOS, "lock_election", server_kind, cluster_factory)
-
-
-def test_ctl_lock_mutual_exclusion(server):
-    """Two etcdctl processes take turns on one lock; their critical sections (which write
-    begin/end lines to one file) never interleave."""
-    rounds = 3
-    out = tempfile.NamedTemporaryFile(prefix="lockelect-cs-", delete=False)
-    out.close()
-    section = f'echo "begin $W" >> {out.name}; sleep 0.1; echo "end $W" >> {out.name}'
-    env = dict(os.environ, ETCDCTL_API="3")
-    procs = []
-    for w in ("a", "b"):
-        script = " && ".join(
-            [f"{harness.ETCDCTL_BIN} --endpoints {server.members[0].endpoint} "
-             f"lock jobs -- sh -c 'W={w}{i}; {section}'" for i in range(rounds)])
-        procs.append(subprocess.Popen(["sh", "-c", script], env=env,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                      text=True))
-    for p in procs:
-        _, err = p.communicate(timeout=60)
-        assert p.returncode == 0, err
-    with open(out.name) as f:
-        lines = f.read().split()
-    os.unlink(out.name)
-    pairs = [lines[i:i + 4] for i in range(0, len(lines), 4)]
-    assert len(pairs) == 2 * rounds
-    for begin, w1, end, w2 in pairs:
-        assert (begin, end) == ("begin", "end") and w1 == w2, lines
-
-
-def test_ctl_elect_hand_over(server):
-    """etcdctl elect: the first candidate leads; the second leads once the first quits."""
-    env = dict(os.environ, ETCDCTL_API="3")
-    argv = [harness.ETCDCTL_BIN, "--endpoints", server.members[0].endpoint, "elect", "boss"]
-    lines = {"p1": queue.Queue(), "p2": queue.Queue()}
-
-    def start(value):
-        p = subprocess.Popen(argv + [value], env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
-        threading.Thread(target=lambda: [lines[value].put(l.strip()) for l in p.stdout],
-                         daemon=True).start()
-        return p
-
-    first = start("p1")
-    second = None
-    try:
-        # etcdctl prints the leader key, then the value, once elected.
-        key1 = lines["p1"].get(timeout=WAIT_S)
-        assert key1.startswith("boss/")
-        assert lines["p1"].get(timeout=WAIT_S) == "p1"
-        second = start("p2")
-        wait_for_keys(server.client(), "boss/", 2)
-        assert lines["p2"].empty()
-        first.send_signal(signal.SIGINT)  # etcdctl resigns on interrupt
-        first.wait(timeout=WAIT_S)
-        key2 = lines["p2"].get(timeout=WAIT_S)
-        assert key2.startswith("boss/") and key2 != key1
-        assert lines["p2"].get(timeout=WAIT_S) == "p2"
-    finally:
-        for p in (first, second):
-            if p is not None and p.poll() is None:
-                p.kill()
-                p.wait(timeout=WAIT_S)
 
 
 def test_lock_and_campaign_without_lease_get_a_fresh_sixty_second_lease(server):
