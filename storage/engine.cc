@@ -103,6 +103,11 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& option
   db_options.keep_log_file_num = 4;
   db_options.max_manifest_file_size = 64 << 20;
   db_options.bytes_per_sync = 1 << 20;
+  // Start-up replays the WAL. Column families written rarely (raft_state, meta) would
+  // otherwise pin every WAL file until RocksDB's default bound (4x all write buffers,
+  // ~1 GiB here), so start-up time would grow with the data written; past this total the
+  // families holding the oldest WAL are flushed instead.
+  db_options.max_total_wal_size = 64 << 20;
 
   auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);
   rocksdb::BlockBasedTableOptions table;
