@@ -197,6 +197,7 @@ enum TxnRow { kCas = 0, kCasRead = 1, kCasTxn = 2 };
 
 struct TxnCounters {
   std::atomic<uint64_t> conflicts{0};
+  std::atomic<uint64_t> retries{0};
   std::atomic<uint64_t> abandoned{0};
 };
 
@@ -272,6 +273,7 @@ class TxnClient final : public LoopClient {
     }
     counters_->conflicts.fetch_add(1, std::memory_order_relaxed);
     if (engine_->stopping()) return Abandon();
+    counters_->retries.fetch_add(1, std::memory_order_relaxed);
     const auto& kvs = resp.responses(0).response_range().kvs();
     Cas(kvs.empty() ? 0 : Parse(kvs[0].value()), kvs.empty() ? 0 : kvs[0].mod_revision());
   }
@@ -341,6 +343,7 @@ class TxnWorkload final : public Workload {
       if (absl::SimpleAtoi(kv.value(), &v)) sum += v;
     }
     extras->Add("conflicts", counters_.conflicts.load());
+    extras->Add("retries", counters_.retries.load());
     extras->Add("abandoned", counters_.abandoned.load());
     extras->Add("increments", successes);
     extras->Add("counter_sum", sum);

@@ -113,6 +113,9 @@ def test_workload(member, case):
     if workload == "txn":
         assert extra["increments"] == report["ops"]
         assert extra["lost_updates"] == 0 and extra["counter_sum"] == extra["increments"]
+        assert extra["retries"] <= extra["conflicts"]
+        # Every answered Txn either incremented or failed its compare.
+        assert report["operations"]["cas.txn"]["ops"] == extra["increments"] + extra["conflicts"]
     if workload == "watch":
         assert extra["watchers_created"] == 20 + 10
         assert report["operations"]["put"]["ops"] > 0
