@@ -420,6 +420,14 @@ class WatchStream:
             raise AssertionError(f"watch stream failed: {item.code()} {item.details()}")
         return item
 
+    def poll(self, timeout):
+        """The next response, the grpc.RpcError the stream ended with, or None if nothing
+        came within timeout."""
+        try:
+            return self._responses.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
     def close(self):
         self._requests.put(None)
         self._call.cancel()

@@ -14,37 +14,14 @@ Every wait is bounded; writers are bounded in count and time.
 import threading
 import time
 
-import etcd3
 import grpc
 from etcd3 import etcdrpc
+
+from harness import leader_of, status
 
 RPC_TIMEOUT_S = 3.0
 TAKEOVER_WAIT_S = 15.0
 CATCH_UP_WAIT_S = 20.0
-
-
-def status(member):
-    with grpc.insecure_channel(member.endpoint) as channel:
-        return etcdrpc.MaintenanceStub(channel).Status(etcdrpc.StatusRequest(),
-                                                       timeout=RPC_TIMEOUT_S)
-
-
-def leader_of(cluster, members=None):
-    """The member every running member agrees leads (bounded wait)."""
-    members = members or [m for m in cluster.members if m.running()]
-    deadline = time.monotonic() + TAKEOVER_WAIT_S
-    while time.monotonic() < deadline:
-        try:
-            leaders = {status(m).leader for m in members}
-            if len(leaders) == 1 and 0 not in leaders:
-                lead = leaders.pop()
-                for m in members:
-                    if status(m).header.member_id == lead:
-                        return m
-        except grpc.RpcError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"no agreed leader within {TAKEOVER_WAIT_S}s\n{cluster.log_tails()}")
 
 
 def put_until_ok(member, key, value, wait_s=TAKEOVER_WAIT_S):

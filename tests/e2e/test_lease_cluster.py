@@ -14,53 +14,15 @@ import time
 import grpc
 from etcd3 import etcdrpc
 
+import harness
+from harness import leader_of, rpc, until_ok
+
 RPC_TIMEOUT_S = 3.0
-TAKEOVER_WAIT_S = 15.0
 EXPIRY_WAIT_S = 30.0
 
 Grant = etcdrpc.LeaseGrantRequest
 TimeToLive = etcdrpc.LeaseTimeToLiveRequest
 KeepAlive = etcdrpc.LeaseKeepAliveRequest
-
-
-def call(member, stub, method, req):
-    with grpc.insecure_channel(member.endpoint) as channel:
-        return getattr(stub(channel), method)(req, timeout=RPC_TIMEOUT_S)
-
-
-def status(member):
-    return call(member, etcdrpc.MaintenanceStub, "Status", etcdrpc.StatusRequest())
-
-
-def leader_of(cluster):
-    """The member every running member agrees leads (bounded wait)."""
-    members = [m for m in cluster.members if m.running()]
-    deadline = time.monotonic() + TAKEOVER_WAIT_S
-    while time.monotonic() < deadline:
-        try:
-            leaders = {status(m).leader for m in members}
-            if len(leaders) == 1 and 0 not in leaders:
-                lead = leaders.pop()
-                for m in members:
-                    if status(m).header.member_id == lead:
-                        return m
-        except grpc.RpcError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"no agreed leader within {TAKEOVER_WAIT_S}s\n{cluster.log_tails()}")
-
-
-def until_ok(fn, wait_s=TAKEOVER_WAIT_S):
-    """Retries fn while it fails with a gRPC error (leader election in progress)."""
-    deadline = time.monotonic() + wait_s
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            return fn()
-        except grpc.RpcError as e:
-            last = f"{e.code()}: {e.details()}"
-        time.sleep(0.1)
-    raise AssertionError(f"no success within {wait_s}s: {last}")
 
 
 def keep_alive(member, lease_id):
@@ -72,7 +34,7 @@ def keep_alive(member, lease_id):
 
 
 def get(member, key):
-    resp = call(member, etcdrpc.KVStub, "Range", etcdrpc.RangeRequest(key=key))
+    resp = rpc(member, etcdrpc.KVStub, "Range", etcdrpc.RangeRequest(key=key))
     return resp.kvs[0] if resp.kvs else None
 
 
@@ -80,22 +42,22 @@ def test_leases_through_a_follower(server_kind, cluster_factory):
     cluster = cluster_factory(server_kind, size=3)
     leader = leader_of(cluster)
     follower = next(m for m in cluster.members if m is not leader)
-    granted = until_ok(lambda: call(follower, etcdrpc.LeaseStub, "LeaseGrant", Grant(TTL=60)))
+    granted = until_ok(lambda: rpc(follower, etcdrpc.LeaseStub, "LeaseGrant", Grant(TTL=60)))
     assert granted.TTL == 60
-    call(follower, etcdrpc.KVStub, "Put",
+    rpc(follower, etcdrpc.KVStub, "Put",
          etcdrpc.PutRequest(key=b"fk", value=b"v", lease=granted.ID))
     # Keep-alive and TimeToLive through the follower are answered as on the leader.
     assert until_ok(lambda: keep_alive(follower, granted.ID)) == (granted.ID, 60)
     assert until_ok(lambda: keep_alive(follower, 4242)) == (4242, 0)
-    ttl = until_ok(lambda: call(follower, etcdrpc.LeaseStub, "LeaseTimeToLive",
+    ttl = until_ok(lambda: rpc(follower, etcdrpc.LeaseStub, "LeaseTimeToLive",
                                 TimeToLive(ID=granted.ID, keys=True)))
     assert ttl.grantedTTL == 60 and 50 <= ttl.TTL <= 60 and list(ttl.keys) == [b"fk"]
-    assert call(follower, etcdrpc.LeaseStub, "LeaseTimeToLive", TimeToLive(ID=4242)).TTL == -1
+    assert rpc(follower, etcdrpc.LeaseStub, "LeaseTimeToLive", TimeToLive(ID=4242)).TTL == -1
     for m in cluster.members:
-        listed = until_ok(lambda: call(m, etcdrpc.LeaseStub, "LeaseLeases",
+        listed = until_ok(lambda: rpc(m, etcdrpc.LeaseStub, "LeaseLeases",
                                        etcdrpc.LeaseLeasesRequest()))
         assert granted.ID in [l.ID for l in listed.leases]
-    call(follower, etcdrpc.LeaseStub, "LeaseRevoke", etcdrpc.LeaseRevokeRequest(ID=granted.ID))
+    rpc(follower, etcdrpc.LeaseStub, "LeaseRevoke", etcdrpc.LeaseRevokeRequest(ID=granted.ID))
     for m in cluster.members:
         assert until_ok(lambda: get(m, b"fk")) is None
 
@@ -103,18 +65,18 @@ def test_leases_through_a_follower(server_kind, cluster_factory):
 def test_lease_survives_leader_loss_and_still_expires(server_kind, cluster_factory):
     cluster = cluster_factory(server_kind, size=3)
     leader = leader_of(cluster)
-    long = until_ok(lambda: call(leader, etcdrpc.LeaseStub, "LeaseGrant", Grant(TTL=600)))
-    short = call(leader, etcdrpc.LeaseStub, "LeaseGrant", Grant(TTL=4))
-    call(leader, etcdrpc.KVStub, "Put", etcdrpc.PutRequest(key=b"long", value=b"v",
+    long = until_ok(lambda: rpc(leader, etcdrpc.LeaseStub, "LeaseGrant", Grant(TTL=600)))
+    short = rpc(leader, etcdrpc.LeaseStub, "LeaseGrant", Grant(TTL=4))
+    rpc(leader, etcdrpc.KVStub, "Put", etcdrpc.PutRequest(key=b"long", value=b"v",
                                                            lease=long.ID))
-    call(leader, etcdrpc.KVStub, "Put", etcdrpc.PutRequest(key=b"short", value=b"v",
+    rpc(leader, etcdrpc.KVStub, "Put", etcdrpc.PutRequest(key=b"short", value=b"v",
                                                            lease=short.ID))
     granted_at = time.monotonic()
     leader.kill9()
     new_leader = leader_of(cluster)
     assert new_leader is not leader
     # The long lease: still there, keys attached, TTL not shortened.
-    ttl = until_ok(lambda: call(new_leader, etcdrpc.LeaseStub, "LeaseTimeToLive",
+    ttl = until_ok(lambda: rpc(new_leader, etcdrpc.LeaseStub, "LeaseTimeToLive",
                                 TimeToLive(ID=long.ID, keys=True)))
     elapsed = time.monotonic() - granted_at
     assert ttl.grantedTTL == 600 and list(ttl.keys) == [b"long"]
@@ -127,7 +89,7 @@ def test_lease_survives_leader_loss_and_still_expires(server_kind, cluster_facto
         assert time.monotonic() < deadline, "lease did not expire after the leader change"
         time.sleep(0.2)
     assert until_ok(lambda: get(new_leader, b"long")) is not None
-    assert call(new_leader, etcdrpc.LeaseStub, "LeaseTimeToLive",
+    assert rpc(new_leader, etcdrpc.LeaseStub, "LeaseTimeToLive",
                 TimeToLive(ID=short.ID)).TTL == -1
 
 
@@ -137,21 +99,21 @@ def test_leases_reach_a_member_through_a_snapshot(server_kind, cluster_factory):
     cluster = cluster_factory(server_kind, size=3, extra_flags=["--snapshot-count=50"])
     leader = leader_of(cluster)
     lagging = next(m for m in cluster.members if m is not leader)
-    lease = lambda ttl: until_ok(lambda: call(leader, etcdrpc.LeaseStub, "LeaseGrant",
+    lease = lambda ttl: until_ok(lambda: rpc(leader, etcdrpc.LeaseStub, "LeaseGrant",
                                               Grant(TTL=ttl))).ID
     gone = lease(600)
     lagging.kill9()
     kept = lease(600)
-    call(leader, etcdrpc.LeaseStub, "LeaseRevoke", etcdrpc.LeaseRevokeRequest(ID=gone))
-    call(leader, etcdrpc.KVStub, "Put", etcdrpc.PutRequest(key=b"kept", value=b"v", lease=kept))
+    rpc(leader, etcdrpc.LeaseStub, "LeaseRevoke", etcdrpc.LeaseRevokeRequest(ID=gone))
+    rpc(leader, etcdrpc.KVStub, "Put", etcdrpc.PutRequest(key=b"kept", value=b"v", lease=kept))
     for i in range(500):
-        until_ok(lambda: call(leader, etcdrpc.KVStub, "Put",
+        until_ok(lambda: rpc(leader, etcdrpc.KVStub, "Put",
                               etcdrpc.PutRequest(key=b"lag/%03d" % i, value=b"v")))
     cluster.restart_member(lagging)
-    deadline = time.monotonic() + TAKEOVER_WAIT_S
+    deadline = time.monotonic() + harness.TAKEOVER_WAIT_S
     while True:
         try:
-            resp = call(lagging, etcdrpc.KVStub, "Range",
+            resp = rpc(lagging, etcdrpc.KVStub, "Range",
                         etcdrpc.RangeRequest(key=b"lag/499", serializable=True))
             if resp.kvs:
                 break
@@ -159,19 +121,19 @@ def test_leases_reach_a_member_through_a_snapshot(server_kind, cluster_factory):
             pass
         assert time.monotonic() < deadline, "lagging member did not catch up"
         time.sleep(0.1)
-    listed = until_ok(lambda: call(lagging, etcdrpc.LeaseStub, "LeaseLeases",
+    listed = until_ok(lambda: rpc(lagging, etcdrpc.LeaseStub, "LeaseLeases",
                                    etcdrpc.LeaseLeasesRequest()))
     ids = {l.ID for l in listed.leases}
     assert kept in ids and gone not in ids
     # The member applies lease checks as the others do: a put under the revoked lease
     # fails, under the kept one succeeds, through the caught-up member.
     try:
-        call(lagging, etcdrpc.KVStub, "Put", etcdrpc.PutRequest(key=b"x", value=b"v",
+        rpc(lagging, etcdrpc.KVStub, "Put", etcdrpc.PutRequest(key=b"x", value=b"v",
                                                                 lease=gone))
         raise AssertionError("put with a revoked lease succeeded")
     except grpc.RpcError as e:
         assert e.code() == grpc.StatusCode.NOT_FOUND
-    until_ok(lambda: call(lagging, etcdrpc.KVStub, "Put",
+    until_ok(lambda: rpc(lagging, etcdrpc.KVStub, "Put",
                           etcdrpc.PutRequest(key=b"y", value=b"v", lease=kept)))
     if server_kind == "kvd":
         assert "installed snapshot" in lagging.log_tail()

@@ -15,7 +15,6 @@ import subprocess
 import threading
 import time
 
-import grpc
 import pytest
 from etcd3 import etcdrpc
 
@@ -24,54 +23,6 @@ from transcript import check_golden, proto_to_dict
 
 WATCH_WAIT_S = 5.0
 Create = etcdrpc.WatchCreateRequest
-
-
-class WatchStream:
-    """One bidirectional Watch stream: send requests, read responses with a deadline."""
-
-    def __init__(self, endpoint):
-        self._channel = grpc.insecure_channel(endpoint)
-        self._requests = queue.Queue()
-        self._responses = queue.Queue()
-        stub = etcdrpc.WatchStub(self._channel)
-        self._call = stub.Watch(self._request_iter())
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _request_iter(self):
-        while True:
-            r = self._requests.get()
-            if r is None:
-                return
-            yield r
-
-    def _read(self):
-        try:
-            for resp in self._call:
-                self._responses.put(resp)
-        except grpc.RpcError as e:
-            self._responses.put(e)
-
-    def send(self, request):
-        self._requests.put(request)
-
-    def create(self, **fields):
-        self.send(etcdrpc.WatchRequest(create_request=Create(**fields)))
-
-    def next(self, timeout=WATCH_WAIT_S):
-        try:
-            item = self._responses.get(timeout=timeout)
-        except queue.Empty:
-            raise AssertionError(f"no watch response within {timeout}s") from None
-        if isinstance(item, grpc.RpcError):
-            raise AssertionError(f"watch stream failed: {item.code()} {item.details()}")
-        return item
-
-    def close(self):
-        self._requests.put(None)
-        self._call.cancel()
-        self._channel.close()
-        self._reader.join(timeout=WATCH_WAIT_S)
 
 
 def strip_header(resp):
@@ -124,7 +75,7 @@ def watch_scenario(t):
         return put, deleted
 
     def watch(label, until, **create):
-        stream = WatchStream(endpoint)
+        stream = harness.WatchStream(endpoint)
         try:
             stream.create(**create)
             created = strip_header(stream.next())
@@ -148,7 +99,7 @@ def watch_scenario(t):
 
     # Start revision below the compaction point: created, then canceled with the
     # compact revision.
-    stream = WatchStream(endpoint)
+    stream = harness.WatchStream(endpoint)
     try:
         stream.create(key=b"w/", range_end=b"w0", start_revision=compact_rev - 2)
         t.note("compacted start revision", [strip_header(stream.next()),
@@ -157,7 +108,7 @@ def watch_scenario(t):
         stream.close()
 
     # Start revision in the future: the first event delivered is at that revision.
-    stream = WatchStream(endpoint)
+    stream = harness.WatchStream(endpoint)
     try:
         now = kv.Range(etcdrpc.RangeRequest(key=b"w/")).header.revision
         stream.create(key=b"f", start_revision=now + 2)
@@ -171,7 +122,7 @@ def watch_scenario(t):
         stream.close()
 
     # Two watches on one stream get distinct ids; cancel answers canceled=true.
-    stream = WatchStream(endpoint)
+    stream = harness.WatchStream(endpoint)
     try:
         stream.create(key=b"x1")
         stream.create(key=b"x2")
@@ -241,7 +192,7 @@ def test_watch_replays_history_then_live(server):
     kv = server.client().kvstub
     revs = [kv.Put(etcdrpc.PutRequest(key=b"k", value=b"%d" % i)).header.revision
             for i in range(3)]
-    stream = WatchStream(server.members[0].endpoint)
+    stream = harness.WatchStream(server.members[0].endpoint)
     try:
         stream.create(key=b"k", start_revision=revs[1], prev_kv=True)
         created = stream.next()
@@ -262,7 +213,7 @@ def test_watch_on_compacted_revision_is_canceled(server):
         kv.Put(etcdrpc.PutRequest(key=b"k", value=b"%d" % i))
     head = kv.Range(etcdrpc.RangeRequest(key=b"k")).header.revision
     kv.Compact(etcdrpc.CompactionRequest(revision=head))
-    stream = WatchStream(server.members[0].endpoint)
+    stream = harness.WatchStream(server.members[0].endpoint)
     try:
         stream.create(key=b"k", start_revision=head - 1)
         assert stream.next().created
@@ -278,7 +229,7 @@ def test_watch_sees_every_concurrent_write_once_in_order(server):
     writers, puts_each = 4, 150
     kv = server.client().kvstub
     start = kv.Range(etcdrpc.RangeRequest(key=b"x")).header.revision
-    stream = WatchStream(server.members[0].endpoint)
+    stream = harness.WatchStream(server.members[0].endpoint)
     acked = {}
     try:
         stream.create(key=b"c/", range_end=b"c0", start_revision=start + 1)
@@ -316,7 +267,7 @@ def test_watch_sees_every_concurrent_write_once_in_order(server):
 
 def test_many_watches_on_one_stream(server):
     count = 100
-    stream = WatchStream(server.members[0].endpoint)
+    stream = harness.WatchStream(server.members[0].endpoint)
     try:
         for i in range(count):
             stream.create(key=b"w%03d" % i)
