@@ -129,8 +129,11 @@ void Engine::BeginMeasure() {
 }
 
 void Engine::WaitForEnd(const std::string& label) {
+  // --total ends the run when the workers have done it; a workload without workers (e.g.
+  // watch --rate=0, only holding watchers) runs for --duration.
+  const bool by_total = options_.total > 0 && had_workers_.load();
   const int64_t end_ns =
-      options_.total > 0 ? INT64_MAX : start_ns_ + absl::ToInt64Nanoseconds(options_.duration);
+      by_total ? INT64_MAX : start_ns_ + absl::ToInt64Nanoseconds(options_.duration);
   for (int polls = 0;; ++polls) {
     int64_t now = NowNs();
     if (g_interrupted || now >= end_ns || (had_workers_.load() && workers_.load() <= 0)) break;

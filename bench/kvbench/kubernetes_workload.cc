@@ -102,6 +102,7 @@ class K8sClient final : public LoopClient {
       return ListPage(/*first=*/true);
     }
     if (!st.ok()) {
+      if (op_row_ == kLeaseGrant) lease_->granting = false;  // the next event tries again
       row(op_row_).Error(st.error_code());
       return Next();
     }
