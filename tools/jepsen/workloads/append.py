@@ -1,5 +1,6 @@
 """Append workload (Elle's list-append): transactions over keys `<prefix>/a/<n>` whose
-values are comma-joined lists of unique ints.
+values are comma-joined lists of unique ints. Eight keys are in use at a time; a key that
+took 64 appends retires and the next unused <n> replaces it.
 
 A transaction is 1-4 micro-ops on distinct keys, each `["r", key, null]` or
 `["append", key, int]`. It runs as one read-only Txn reading every touched key (a single
@@ -8,13 +9,17 @@ with what was read and puts the extended lists. A failed compare is `fail`. The 
 completion carries the lists read. Checked for lost appends and dependency cycles.
 """
 
+import threading
+
 from etcd3 import etcdrpc
 
 from ..client import Fail
 from . import Workload
 
-KEYS = 8
+KEYS = 8                 # keys in use at a time
 MAX_OPS = 4
+APPENDS_PER_KEY = 64     # then the key retires and a fresh one takes its place
+
 
 
 def parse_list(raw):
@@ -24,15 +29,32 @@ def parse_list(raw):
 class Append(Workload):
     name = "append"
 
-    def step(self, w):
-        keys = w.rng.sample(range(KEYS), w.rng.randint(1, MAX_OPS))
+    def __init__(self, ctx, rng):
+        super().__init__(ctx, rng)
+        self._lock = threading.Lock()
+        self._active = list(range(KEYS))
+        self._next_key = KEYS
+        self._appends = {}
+
+    def choose(self, w):
+        """The micro-ops of one transaction. Each key takes at most APPENDS_PER_KEY
+        appends, then a fresh key replaces it (lists, and the history, stay small)."""
         mops = []
-        for k in keys:
-            key = self.ctx.key("a", k)
-            if w.rng.random() < 0.5:
-                mops.append(["r", key, None])
-            else:
+        with self._lock:
+            for k in w.rng.sample(self._active, w.rng.randint(1, MAX_OPS)):
+                key = self.ctx.key("a", k)
+                if w.rng.random() < 0.5:
+                    mops.append(["r", key, None])
+                    continue
                 mops.append(["append", key, self.ctx.next_value()])
+                self._appends[k] = self._appends.get(k, 0) + 1
+                if self._appends[k] >= APPENDS_PER_KEY:
+                    self._active[self._active.index(k)] = self._next_key
+                    self._next_key += 1
+        return mops
+
+    def step(self, w):
+        mops = self.choose(w)
 
         def txn():
             reads = [etcdrpc.RequestOp(request_range=etcdrpc.RangeRequest(key=k.encode()))
