@@ -606,6 +606,8 @@ class Run:
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    # SIGTERM (a test timeout, kill) unwinds like Ctrl-C, so the cluster is torn down.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     run = Run(args)
     try:
         result = run.execute()
