@@ -125,8 +125,16 @@ void WatchStream::Handle(const etcdserverpb::WatchRequest& req) {
       Cancel(req.cancel_request().watch_id());
       return;
     case etcdserverpb::WatchRequest::kProgressRequest: {
+      absl::MutexLock hub_lock(&hub_->mu_);
       absl::MutexLock lock(&mu_);
-      progress_all_requested_ = true;
+      if (closed_) return;
+      if (ready_.empty() && !progress_all_requested_) {
+        // Every watcher is synced and drained (HasWorkLocked): answer now, after the
+        // answers to earlier requests, as etcd does.
+        outbox_.push_back(NewResponse(-1, hub_->dispatched_rev()));
+      } else {
+        progress_all_requested_ = true;  // once the watchers caught up (Pump)
+      }
       ScheduleLocked();
       return;
     }
@@ -610,7 +618,8 @@ void WatchHub::Dispatch(const AppliedBatch& batch, const std::shared_ptr<const A
     absl::MutexLock lock(&s->mu_);
     if (w->canceled || !w->synced) continue;
     size_t first = 0;
-    while (first < indices.size() && batch.events[indices[first]].kv().mod_revision() < w->next_rev) {
+    while (first < indices.size() &&
+           batch.events[indices[first]].kv().mod_revision() < w->next_rev) {
       ++first;
     }
     if (first == indices.size()) continue;
@@ -669,13 +678,12 @@ void WatchHub::DispatchLoop() {
     batches.clear();
     {
       absl::MutexLock lock(&queue_mu_);
-      queue_mu_.AwaitWithDeadline(
-          absl::Condition(
-              +[](WatchHub* h) ABSL_EXCLUSIVE_LOCKS_REQUIRED(h->queue_mu_) {
-                return h->stopping_ || !h->applied_.empty();
-              },
-              this),
-          std::min(next_progress, next_leader));
+      queue_mu_.AwaitWithDeadline(absl::Condition(
+                                      +[](WatchHub* h) ABSL_EXCLUSIVE_LOCKS_REQUIRED(h->queue_mu_) {
+                                        return h->stopping_ || !h->applied_.empty();
+                                      },
+                                      this),
+                                  std::min(next_progress, next_leader));
       if (stopping_) return;
       while (!applied_.empty() && batches.size() < 64) {
         batches.push_back(std::move(applied_.front()));

@@ -197,8 +197,8 @@ class WatchHubTest : public ::testing::Test {
 TEST_F(WatchHubTest, LiveEventsForKeyPrefixAndFromKey) {
   StartHub();
   auto [stream, sink] = Open();
-  stream->Handle(Create("a"));             // id 0: one key
-  stream->Handle(Create("p/", "p0"));      // id 1: prefix
+  stream->Handle(Create("a"));                        // id 0: one key
+  stream->Handle(Create("p/", "p0"));                 // id 1: prefix
   stream->Handle(Create("m", std::string("\0", 1)));  // id 2: from key
   ASSERT_TRUE(sink->WaitFor([](auto& rs) { return rs.size() >= 3; }));
   for (int i = 0; i < 3; ++i) {
@@ -208,12 +208,12 @@ TEST_F(WatchHubTest, LiveEventsForKeyPrefixAndFromKey) {
     EXPECT_EQ(r.header().member_id(), 7u);
     EXPECT_EQ(r.header().revision(), 1);
   }
-  Put("a", "1");      // 2: watcher 0
-  Put("p/x", "1");    // 3: watchers 1, 2
-  Put("b", "1");      // 4: nobody
-  Put("ab", "1");     // 5: nobody (a is an exact-key watch)
-  Put("zz", "1");     // 6: watcher 2
-  Delete("a");        // 7: watcher 0
+  Put("a", "1");    // 2: watcher 0
+  Put("p/x", "1");  // 3: watchers 1, 2
+  Put("b", "1");    // 4: nobody
+  Put("ab", "1");   // 5: nobody (a is an exact-key watch)
+  Put("zz", "1");   // 6: watcher 2
+  Delete("a");      // 7: watcher 0
   ASSERT_TRUE(sink->WaitFor([](auto& rs) {
     return HasEventAt(rs, 0, 7) && HasEventAt(rs, 1, 3) && HasEventAt(rs, 2, 6);
   }));
@@ -231,7 +231,7 @@ TEST_F(WatchHubTest, LiveEventsForKeyPrefixAndFromKey) {
 
 TEST_F(WatchHubTest, HistoryThenLiveWithPrevKvAndFilters) {
   for (int i = 0; i < 5; ++i) Put("k", absl::StrCat(i));  // revs 2..6
-  Delete("k");                                             // 7
+  Delete("k");                                            // 7
   StartHub();
   auto [stream, sink] = Open();
   WatchRequest all = Create("k", "", 3);
@@ -296,9 +296,9 @@ TEST_F(WatchHubTest, ClientWatchIdsDuplicatesEmptyRangeAndCancel) {
   WatchRequest mine = Create("x");
   mine.mutable_create_request()->set_watch_id(5);
   stream->Handle(mine);
-  stream->Handle(mine);                 // duplicate
-  stream->Handle(Create("b", "a"));     // empty range
-  stream->Handle(Create("y"));          // auto id 0
+  stream->Handle(mine);              // duplicate
+  stream->Handle(Create("b", "a"));  // empty range
+  stream->Handle(Create("y"));       // auto id 0
   WatchRequest cancel;
   cancel.mutable_cancel_request()->set_watch_id(5);
   stream->Handle(cancel);
@@ -429,13 +429,14 @@ TEST_F(WatchHubTest, LargeResponsesAreFragmentedOnRequest) {
   auto [stream, sink] = Open();
   WatchRequest frag = Create("big/", "big0");
   frag.mutable_create_request()->set_fragment(true);
-  stream->Handle(frag);               // id 0
+  stream->Handle(frag);                    // id 0
   stream->Handle(Create("big/", "big0"));  // id 1: no fragments
   ASSERT_TRUE(sink->WaitFor([](auto& rs) { return rs.size() == 2; }));
   std::vector<std::pair<std::string, std::string>> puts;
   for (int i = 0; i < 10; ++i) puts.push_back({absl::StrCat("big/", i), std::string(300, 'v')});
   int64_t rev = Apply(puts);
-  ASSERT_TRUE(sink->WaitFor([&](auto& rs) { return HasEventAt(rs, 0, rev) && HasEventAt(rs, 1, rev); }));
+  ASSERT_TRUE(
+      sink->WaitFor([&](auto& rs) { return HasEventAt(rs, 0, rev) && HasEventAt(rs, 1, rev); }));
   std::vector<WatchResponse> parts;
   for (const WatchResponse& r : sink->responses()) {
     if (r.watch_id() == 0 && r.events_size() > 0) parts.push_back(r);
@@ -486,6 +487,34 @@ TEST_F(WatchHubTest, ProgressRequestFollowsEvents) {
     }
   }
   EXPECT_LE(reported, rev);
+}
+
+TEST_F(WatchHubTest, ProgressRequestIsAnsweredInRequestOrderWhenNothingIsPending) {
+  StartHub();
+  const int64_t rev = Put("r", "1");
+  for (int i = 0; i < 1000 && hub_->dispatched_rev() < rev; ++i) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  auto [stream, sink] = Open();
+  WatchRequest progress;
+  progress.mutable_progress_request();
+  // On an empty stream, then with a synced idle watcher: each answer comes in the order
+  // of the requests (as etcd answers them), with the current revision.
+  stream->Handle(progress);
+  stream->Handle(Create("r"));
+  stream->Handle(progress);
+  stream->Handle(Create("s"));
+  ASSERT_TRUE(sink->WaitFor([](auto& rs) { return rs.size() >= 4; }));
+  auto rs = sink->responses();
+  ASSERT_EQ(rs.size(), 4u);
+  EXPECT_EQ(rs[0].watch_id(), -1);
+  EXPECT_EQ(rs[0].header().revision(), rev);
+  EXPECT_TRUE(rs[1].created());
+  EXPECT_EQ(rs[1].watch_id(), 0);
+  EXPECT_EQ(rs[2].watch_id(), -1);
+  EXPECT_EQ(rs[2].header().revision(), rev);
+  EXPECT_TRUE(rs[3].created());
+  EXPECT_EQ(rs[3].watch_id(), 1);
 }
 
 TEST_F(WatchHubTest, PeriodicProgressNotifyForIdleWatchers) {
