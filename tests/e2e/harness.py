@@ -15,12 +15,14 @@ Limits (all bounded; a test never waits forever):
 
 import atexit
 import base64
+import importlib
 import os
 import queue
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -382,6 +384,27 @@ def until_ok(fn, wait_s=TAKEOVER_WAIT_S):
             last = f"{e.code()}: {e.details()}"
         time.sleep(0.05)
     raise AssertionError(f"no success within {wait_s}s: {last}")
+
+
+_compiled_protos = {}
+
+
+def compile_proto(text, module):
+    """Python messages for a test-local .proto (compiled once per session with protoc).
+
+    python etcd3's protos predate some of etcd's fields and services, and etcd's own
+    .proto files cannot be loaded beside etcd3's (same message names): tests that need
+    them declare the messages they use, with etcd's field numbers, under their own
+    package, and call methods by path."""
+    if module not in _compiled_protos:
+        d = tempfile.mkdtemp(prefix=f"{module}-")
+        with open(os.path.join(d, f"{module}.proto"), "w") as f:
+            f.write(text)
+        subprocess.run(["protoc", f"--proto_path={d}", f"--python_out={d}", f"{module}.proto"],
+                       check=True, timeout=60)
+        sys.path.insert(0, d)
+        _compiled_protos[module] = importlib.import_module(f"{module}_pb2")
+    return _compiled_protos[module]
 
 
 class WatchStream:

@@ -13,18 +13,14 @@ field numbers is compiled with protoc at run time and called by method path.
 Every wait is bounded (WAIT_S); blocked calls run in threads with deadlines.
 """
 
-import importlib
-import os
 import queue
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 
 import grpc
 from etcd3 import etcdrpc
 
+import harness
 from transcript import check_golden, proto_to_dict
 
 WAIT_S = 15.0
@@ -51,21 +47,9 @@ message ProclaimRequest { LeaderKey leader = 1; bytes value = 2; }
 message ProclaimResponse { ResponseHeader header = 1; }
 """
 
-_pb = None
-
-
 def pb():
-    """The compiled test-local messages (once per session)."""
-    global _pb
-    if _pb is None:
-        d = tempfile.mkdtemp(prefix="lockelect-proto-")
-        with open(os.path.join(d, "lockelect_msgs.proto"), "w") as f:
-            f.write(PROTO)
-        subprocess.run(["protoc", f"--proto_path={d}", f"--python_out={d}",
-                        "lockelect_msgs.proto"], check=True, timeout=60)
-        sys.path.insert(0, d)
-        _pb = importlib.import_module("lockelect_msgs_pb2")
-    return _pb
+    """The test-local messages (compiled once per session)."""
+    return harness.compile_proto(PROTO, "lockelect_msgs")
 
 
 def unary(channel, method, request, response_cls, timeout=WAIT_S):

@@ -11,17 +11,15 @@ so "no answer" is observed as "the next answer belongs to the next request". Eve
 bounded (WAIT_S).
 """
 
-import importlib
 import os
 import queue
 import subprocess
-import sys
-import tempfile
 import threading
 
 import grpc
 from etcd3 import etcdrpc
 
+import harness
 from transcript import check_golden, proto_to_dict
 
 WAIT_S = 10.0
@@ -47,20 +45,9 @@ message WatchResponse { ResponseHeader header = 1; int64 watch_id = 2; bool crea
   repeated Event events = 11; }
 """
 
-_pb = None
-
-
 def pb():
-    global _pb
-    if _pb is None:
-        d = tempfile.mkdtemp(prefix="watchproto-")
-        with open(os.path.join(d, "watchproto_msgs.proto"), "w") as f:
-            f.write(PROTO)
-        subprocess.run(["protoc", f"--proto_path={d}", f"--python_out={d}",
-                        "watchproto_msgs.proto"], check=True, timeout=60)
-        sys.path.insert(0, d)
-        _pb = importlib.import_module("watchproto_msgs_pb2")
-    return _pb
+    """The test-local messages (compiled once per session)."""
+    return harness.compile_proto(PROTO, "watchproto_msgs")
 
 
 class Stream:
@@ -213,8 +200,6 @@ def test_python_client_watch_then_cancel(server):
 def test_ctl_watch_prints_events(server):
     """etcdctl watch --prefix --rev R prints history from R, then live events, as
     etcdctl does (type, key, value lines)."""
-    import harness
-
     c = server.client()
     rev = c.kvstub.Put(etcdrpc.PutRequest(key=b"cw/k", value=b"v0")).header.revision
     argv = [harness.ETCDCTL_BIN, "--endpoints", server.members[0].endpoint,
