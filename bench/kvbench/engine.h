@@ -13,6 +13,7 @@
 #ifndef KVD_BENCH_KVBENCH_ENGINE_H_
 #define KVD_BENCH_KVBENCH_ENGINE_H_
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
