@@ -1007,11 +1007,15 @@ void Node::CompactLoop() {
       if (stopping_) return;
       if (kv_->compacted_rev() >= kv_->compact_rev()) continue;
     }
+    absl::Time step_start = absl::Now();
+    bool caught_up;
     {
       absl::MutexLock install_lock(&install_mu_);
       absl::StatusOr<bool> step = kv_->CompactStep(options_.compaction_step_revisions);
       KVD_CHECK_OK(step.status());
+      caught_up = *step;
     }
+    absl::Duration step_time = absl::Now() - step_start;
     std::vector<Done> ready;
     {
       absl::MutexLock lock(&mu_);
@@ -1023,6 +1027,13 @@ void Node::CompactLoop() {
       });
     }
     for (Done& d : ready) std::move(d)(absl::OkStatus());
+    if (!caught_up) {
+      // Pace: at most a third of a core, and room between steps for the writes they delay
+      // (a step's deletions share RocksDB's write queue with the raft log's synced writes).
+      absl::MutexLock lock(&mu_);
+      auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
+      mu_.AwaitWithTimeout(absl::Condition(&stop), std::max(absl::Milliseconds(10), 2 * step_time));
+    }
   }
 }
 
