@@ -925,7 +925,10 @@ void Node::ApplyTaskNow(ApplyTask& task) {
       // The applied state up to compact_to must be durable before its entries go.
       KVD_CHECK_OK(storage::FromRocks(engine_->db()->FlushWAL(/*sync=*/true)));
       KVD_CHECK_OK(raft_log_->Compact(compact_to, *cs));
-      std::erase_if(conf_history_, [&](const auto& h) { return h.first < compact_to; });
+      // Forget the history before compact_to but keep the membership that holds there:
+      // the next compaction needs it.
+      std::erase_if(conf_history_, [&](const auto& h) { return h.first <= compact_to; });
+      conf_history_.emplace(conf_history_.begin(), compact_to, *std::move(cs));
     }
   }
 }

@@ -290,14 +290,7 @@ def test_harness_killed_members_die_and_leftovers_are_swept(kind):
     assert not [l for l in cluster_mod.list_links() if l.startswith(info["bridge"])]
 
 
-KVD_CONCURRENT_READS_BUG = pytest.mark.xfail(
-    strict=True, reason="kvd bug, still there after 8eb12bb (ReadIndex contexts made "
-    "unique): with reads arriving together on the leader and both followers, one of the "
-    "three times out ('etcdserver: request timed out') in about half the rounds; pairs "
-    "pass until the first such failure. Remove this marker with the fix")
-
-
-@pytest.mark.parametrize("kind", [pytest.param("kvd", marks=KVD_CONCURRENT_READS_BUG), "etcd"])
+@pytest.mark.parametrize("kind", ["kvd", "etcd"])
 def test_concurrent_linearizable_reads_on_every_member(make_cluster, kind):
     """What `etcdctl endpoint health` over all endpoints does, and every client of a
     fault run: linearizable reads at the same moment on different members all succeed."""

@@ -318,10 +318,6 @@ def test_snapshot_catchup(kind, netns):
         catch_up_by_snapshot(c, 1)
 
 
-@pytest.mark.xfail(strict=True, reason="kvd bug: after its first log compaction a member "
-                   "keeps no ConfState for later ones (Node::conf_history_ is erased below "
-                   "compact_to), so it never compacts again until restarted; remove this "
-                   "marker with the fix")
 def test_snapshot_catchup_twice_kvd():
     with Cluster("kvd", 3, netns=True, binary=Cluster.default_binary("kvd"),
                  extra_flags=SNAPSHOT_FLAGS, log=lambda msg: None) as c:
