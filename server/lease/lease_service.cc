@@ -146,6 +146,19 @@ absl::StatusOr<std::string> LeaseService::ForwardTarget(bool forwarded) const {
 
 void LeaseService::Renew(int64_t id, bool forwarded, RenewDone done) {
   absl::StatusOr<int64_t> local = lessor_->Renew(id);
+  if (local.ok() && *local == 0) {
+    // Unknown to this leader: its grant may be committed but not applied here yet (a
+    // client answered by a follower renews through the leader at once). Ask again once
+    // everything committed so far is applied, as etcd's leader does.
+    node_->ReadIndex([this, id, done = std::move(done)](absl::Status ready) mutable {
+      if (!ready.ok()) {
+        std::move(done)(ready);
+        return;
+      }
+      std::move(done)(lessor_->Renew(id));
+    });
+    return;
+  }
   if (local.ok() || local.status() != errors::NotLeader()) {
     std::move(done)(std::move(local));
     return;

@@ -9,6 +9,7 @@
 Every wait is bounded; assertions on TTLs use bounds, never exact timings.
 """
 
+import threading
 import time
 
 import grpc
@@ -60,6 +61,36 @@ def test_leases_through_a_follower(server_kind, cluster_factory):
     rpc(follower, etcdrpc.LeaseStub, "LeaseRevoke", etcdrpc.LeaseRevokeRequest(ID=granted.ID))
     for m in cluster.members:
         assert until_ok(lambda: get(m, b"fk")) is None
+
+
+def test_keep_alive_right_after_a_grant_through_a_follower(server_kind, cluster_factory):
+    """A follower answers a grant once it has applied it; a keep-alive sent at once (to
+    any member: followers forward it) must find the lease on the leader even when the
+    leader has not applied the grant yet. Several clients at once, so the leader is busy."""
+    cluster = cluster_factory(server_kind, size=3)
+    leader = leader_of(cluster)
+    followers = [m for m in cluster.members if m is not leader]
+    until_ok(lambda: rpc(followers[0], etcdrpc.KVStub, "Range", etcdrpc.RangeRequest(key=b"k")))
+    wrong = []
+
+    def client(grant_on, renew_on):
+        with grpc.insecure_channel(grant_on.endpoint) as g, \
+                grpc.insecure_channel(renew_on.endpoint) as r:
+            for _ in range(40):
+                granted = etcdrpc.LeaseStub(g).LeaseGrant(Grant(TTL=30), timeout=RPC_TIMEOUT_S)
+                answers = list(etcdrpc.LeaseStub(r).LeaseKeepAlive(
+                    iter([KeepAlive(ID=granted.ID)]), timeout=RPC_TIMEOUT_S))
+                if [(a.ID, a.TTL) for a in answers] != [(granted.ID, 30)]:
+                    wrong.append((granted.ID, [(a.ID, a.TTL) for a in answers]))
+
+    pairs = [(f, t) for f in followers for t in cluster.members] * 2
+    threads = [threading.Thread(target=client, args=pair) for pair in pairs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads)
+    assert wrong == []
 
 
 def test_lease_survives_leader_loss_and_still_expires(server_kind, cluster_factory):
