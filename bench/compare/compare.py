@@ -17,11 +17,11 @@ watchers, divided by their number), and the floor of a one-client put: one fdata
 4 KiB append on this disk plus two loopback round trips (client -> member -> peer).
 
 Separate measurements (their own clusters, kvd by default, see --help):
-  --startup 100000,1000000   time for a member holding N keys to serve again after a
-                             restart (the whole cluster is restarted; the time is to the
-                             first member serving a serializable read)
-  --compaction 1000000       put p99 during the background compaction of N old revisions,
-                             against put p99 without compaction
+  --startup 100000,1000000   time for a member holding N keys (a one-member cluster) to
+                             serve a serializable read again after a restart (SIGKILL)
+  --compaction 1000000       put p99 during the background compaction of N old revisions
+                             (N puts over 10,000 keys, one-member cluster), against put p99
+                             without compaction
 
 Usage (from the repository root):
   /usr/bin/python3 bench/compare/compare.py --rounds 3 --json out.json --readme
@@ -349,19 +349,17 @@ def table(result):
 # --- start-up and compaction -------------------------------------------------------------
 
 
-def load_keys(args, cluster, keys, revisions=None):
-    """Writes revisions puts (default: keys) over a space of keys distinct keys."""
-    total = revisions or keys
+def load_keys(args, cluster, keys):
+    """Writes keys distinct keys (kvbench range's populate: 100 puts per transaction)."""
     kvbench(args, cluster.endpoints(),
-            ["put", "--clients=64", "--conns=8", "--val_size=256", f"--key_space={keys}",
-             f"--total={total}", "--timeout=30s"] + (["--sequential_keys"]
-                                                    if revisions is None else []))
+            ["range", "--clients=8", "--conns=2", "--val_size=256", f"--key_space={keys}",
+             "--total=1", "--timeout=60s"])
 
 
 def startup_time(args, kind, keys, root):
-    """Seconds from restarting every member of a cluster holding keys keys until the
-    first one serves a serializable read (and until all do)."""
-    c = start_cluster(kind, args, os.path.join(root, f"startup-{kind}-{keys}"))
+    """Seconds from restarting a one-member cluster holding keys keys until it serves a
+    serializable read."""
+    c = start_cluster(kind, args, os.path.join(root, f"startup-{kind}-{keys}"), size=1)
     try:
         load_keys(args, c, keys)
         for m in c.members:
@@ -387,12 +385,14 @@ def startup_time(args, kind, keys, root):
 
 
 def compaction_effect(args, kind, revisions, root):
-    """put p99 (16 clients) without compaction, then while the cluster compacts away
-    revisions old revisions (physical compaction, timed)."""
+    """put p99 (16 clients) without compaction, then while a one-member cluster compacts
+    away revisions old revisions (physical compaction, timed)."""
     keys = 10000
-    c = start_cluster(kind, args, os.path.join(root, f"compaction-{kind}"))
+    c = start_cluster(kind, args, os.path.join(root, f"compaction-{kind}"), size=1)
     try:
-        load_keys(args, c, keys, revisions=revisions)
+        kvbench(args, c.endpoints(),
+                ["put", "--clients=64", "--conns=8", "--val_size=256", f"--key_space={keys}",
+                 f"--total={revisions}", "--timeout=30s"])
         put = ["put", "--clients=16", "--conns=4", "--val_size=256", f"--key_space={keys}",
                f"--duration={args.duration}s"]
         quiet = kvbench(args, c.endpoints(), put)
@@ -427,8 +427,12 @@ def compaction_effect(args, kind, revisions, root):
 def write_readme(text, command):
     path = REPO / "bench" / "README.md"
     begin, end = "<!-- compare:begin -->", "<!-- compare:end -->"
-    block = (f"{begin}\nLatest run ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}), "
-             f"command:\n\n    {command}\n\n{text}\n{end}")
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                          capture_output=True, text=True).stdout.strip()
+    load = os.getloadavg()[0]
+    block = (f"{begin}\nLatest run ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+             f"tree at {head}, load average {load:.0f} at the end), command:\n\n"
+             f"    {command}\n\n{text}\n{end}")
     readme = path.read_text()
     if begin in readme and end in readme:
         readme = readme[:readme.index(begin)] + block + readme[readme.index(end) + len(end):]
@@ -458,6 +462,9 @@ def main():
     p.add_argument("--kinds", default="kvd",
                    help="servers for --startup/--compaction (kvd,etcd)")
     args = p.parse_args()
+    # Members run in their own directories: give them absolute paths.
+    args.kvd, args.etcd, args.kvbench = (os.path.abspath(x) for x in (args.kvd, args.etcd,
+                                                                     args.kvbench))
 
     if args.startup or args.compaction:
         root = args.workdir or tempfile.mkdtemp(prefix="kvd-compare-")
