@@ -1,6 +1,7 @@
 #include "server/transport/grpc_transport.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -108,7 +109,10 @@ struct Peer {
   const uint64_t id;
 
   std::mutex mu;
-  std::condition_variable cv;  // queue, urls_version, pending_snapshot or stopping changed
+  std::condition_variable cv;  // writer: queue, urls_version or stopping changed
+  // Snapshot thread: pending_snapshot or stopping changed. Its own, so that a queued
+  // message does not wake the snapshot thread too (a wasted wake-up per message).
+  std::condition_variable snapshot_cv;
   std::vector<std::string> urls;
   uint64_t urls_version = 0;
   std::string working_url;  // the URL the message stream last wrote to; "" if none
@@ -217,6 +221,7 @@ class GrpcTransport final : public Transport {
       }
     }
     watchdog_ = std::thread([this] { WatchdogLoop(); });
+    pthread_setname_np(watchdog_.native_handle(), "peer-watchdog");
   }
 
   ~GrpcTransport() override { Stop(); }
@@ -244,6 +249,8 @@ class GrpcTransport final : public Transport {
           SnapshotLoop(p);
           --p->threads_running;
         });
+        pthread_setname_np(peer->writer.native_handle(), "peer-writer");
+        pthread_setname_np(peer->snapshotter.native_handle(), "peer-snapshot");
         return;
       }
     }
@@ -293,13 +300,18 @@ class GrpcTransport final : public Transport {
         StartSnapshot(peer, std::move(msg));
         continue;
       }
-      std::lock_guard<std::mutex> lock(peer->mu);
-      if (peer->queue.size() >= options_.max_queued_messages) {
-        peer->report_pending = true;
-        continue;
+      bool wake;
+      {
+        std::lock_guard<std::mutex> lock(peer->mu);
+        if (peer->queue.size() >= options_.max_queued_messages) {
+          peer->report_pending = true;
+          continue;
+        }
+        peer->queue.push_back(std::move(msg));
+        wake = peer->queue.size() == 1;
       }
-      peer->queue.push_back(std::move(msg));
-      if (peer->queue.size() == 1) peer->cv.notify_all();
+      // After unlocking: a writer woken under the lock would only block on it again.
+      if (wake) peer->cv.notify_all();
     }
   }
 
@@ -470,6 +482,7 @@ class GrpcTransport final : public Transport {
     if (peer.stream_ctx != nullptr) peer.stream_ctx->TryCancel();
     if (peer.snapshot_ctx != nullptr) peer.snapshot_ctx->TryCancel();
     peer.cv.notify_all();
+    peer.snapshot_cv.notify_all();
   }
 
   static void JoinPeer(Peer& peer) {
@@ -627,7 +640,7 @@ class GrpcTransport final : public Transport {
     if (peer->snapshot_busy) return;
     peer->snapshot_busy = true;
     peer->pending_snapshot = std::move(msg);
-    peer->cv.notify_all();
+    peer->snapshot_cv.notify_all();
   }
 
   void SnapshotLoop(Peer* p) {
@@ -635,7 +648,8 @@ class GrpcTransport final : public Transport {
       raftpb::Message msg;
       {
         std::unique_lock<std::mutex> lock(p->mu);
-        p->cv.wait(lock, [p] { return p->stopping || p->pending_snapshot.has_value(); });
+        p->snapshot_cv.wait(lock,
+                            [p] { return p->stopping || p->pending_snapshot.has_value(); });
         if (p->stopping) return;
         msg = std::move(*p->pending_snapshot);
         p->pending_snapshot.reset();
