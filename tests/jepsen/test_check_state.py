@@ -246,6 +246,21 @@ def test_convergence(tmp_path):
     assert types == ["convergence-missing"], c
 
 
+def test_time_limits_are_reported_not_enforced_on_etcd(tmp_path):
+    """etcd is the reference: its slow elections (no pre-vote in 3.4) and snapshot
+    rejoins are reported, not failed; a member that never converges still fails."""
+    etcd = {"kind": "etcd"}
+    c, types = run(faulty(3500), tmp_path, "availability", etcd)
+    assert c["valid"] and len(c["details"]["over_limit"]) == 1, c
+    assert "over the limit" in c["details"]["summary"]
+    c, types = run(faulty(100, converged=(0.5, 12.0)), tmp_path, "convergence", etcd)
+    assert c["valid"] and len(c["details"]["over_limit"]) == 1, c
+    c, types = run(faulty(100, converged=(None, 1.0)), tmp_path, "convergence", etcd)
+    assert types == ["not-converged"], c
+    c, types = run(faulty(3500), tmp_path, "availability", {"kind": "kvd"})
+    assert types == ["no-write-after-leader-kill"], c
+
+
 def test_lease_reads_past_incomplete_store_events_are_not_judged(tmp_path):
     b = lease_history({"value": 7, "lease": L1, "mod_revision": 2, "revision": 9})
     final = dict(LEASE_FINAL, events=LEASE_FINAL["events"][:1], events_complete=False)

@@ -13,6 +13,13 @@ heal reports that members did not come back ("ready": false in the stop's descri
 convergence: the driver logs `converged` {"seconds": s} after each heal (time until every
 member served a read at the revision of a marker write made after the heal; seconds null:
 it did not happen in time). INVALID when any is null or > CONVERGE_S, or a heal has none.
+
+The two time limits (LEADER_KILL_S, CONVERGE_S) are kvd's targets. On the reference etcd
+(final.json "kind": "etcd") a window over a limit is reported in the details
+("over_limit") but does not fail the run: etcd 3.4 runs without pre-vote, and its
+survivors of a leader kill sometimes split their votes for several terms (4.65 s seen),
+and it rejoins a wiped member only through a full snapshot (14 s seen). Members that do
+not come back, or never converge, fail the run on both servers.
 """
 
 import bisect
@@ -87,6 +94,19 @@ def _completions(history):
                   if op.complete_time is not None)
 
 
+def limits_enforced(history):
+    """Whether the time limits fail the run: on kvd (and when the server is unknown)."""
+    return (history.final or {}).get("kind") != "etcd"
+
+
+def _over_limit(history, a, over, kind, text, **fields):
+    """A time limit missed: an anomaly where limits are enforced, else only reported."""
+    if limits_enforced(history):
+        a.add(kind, text, **fields)
+    else:
+        over.append(text)
+
+
 def check_availability(history):
     ws = windows(history)
     writes = write_times(history)
@@ -94,6 +114,7 @@ def check_availability(history):
     if not ws:
         return nothing(f"no fault windows ({len(writes)} acknowledged writes)")
     a = Anomalies()
+    over = []
     stats = []
     for w in ws:
         s = window_stats(history, w, writes, completions)
@@ -107,19 +128,24 @@ def check_availability(history):
             remaining = (history.end_time - w["start"]) / 1e9
             if first is None and remaining < LEADER_KILL_S:
                 s["note"] = f"history ended {remaining:.1f} s after the leader kill"
-            elif first is None or first > LEADER_KILL_S:
+            elif first is None:
                 a.add("no-write-after-leader-kill",
-                      f"leader kill at {s['start_s']} s (targets {s['targets']}): first "
-                      f"acknowledged write after "
-                      + ("never" if first is None else f"{first} s")
-                      + f" (limit {LEADER_KILL_S} s)", window=s)
+                      f"leader kill at {s['start_s']} s (targets {s['targets']}): no "
+                      f"acknowledged write afterwards", window=s)
+            elif first > LEADER_KILL_S:
+                _over_limit(history, a, over, "no-write-after-leader-kill",
+                            f"leader kill at {s['start_s']} s (targets {s['targets']}): "
+                            f"first acknowledged write after {first} s "
+                            f"(limit {LEADER_KILL_S} s)", window=s)
     kills = [s["first_write_after_s"] for w, s in zip(ws, stats) if is_leader_kill(w)]
     summary = f"{len(ws)} fault windows"
     if kills:
         known = [k for k in kills if k is not None]
         summary += (f"; after {len(kills)} leader kills the first write came after "
                     + (f"max {max(known)} s" if known else "none"))
-    return outcome(a, summary, windows=stats)
+    if over:
+        summary += f"; {len(over)} over the limit (reported only: the server is etcd)"
+    return outcome(a, summary, windows=stats, over_limit=over)
 
 
 def check_convergence(history):
@@ -128,13 +154,17 @@ def check_convergence(history):
     if not heals and not conv:
         return nothing("no heals")
     a = Anomalies()
+    over = []
     secs = []
     for ev in conv:
         v = ev.get("value") or {}
         s = v.get("seconds")
-        if s is None or s > CONVERGE_S:
-            a.add("not-converged", f"after the heal before {seconds(ev.get('time'))} s the "
-                  f"members did not converge within {CONVERGE_S} s: {v}")
+        text = (f"after the heal before {seconds(ev.get('time'))} s the members did not "
+                f"converge within {CONVERGE_S} s: {v}")
+        if s is None:
+            a.add("not-converged", text)
+        elif s > CONVERGE_S:
+            _over_limit(history, a, over, "not-converged", text)
         else:
             secs.append(s)
     # Every heal is followed by its convergence measurement before the next heal.
@@ -146,4 +176,6 @@ def check_convergence(history):
     summary = f"{len(heals)} heals, {len(conv)} measured"
     if secs:
         summary += f", max {max(secs)} s"
-    return outcome(a, summary, seconds=secs)
+    if over:
+        summary += f"; {len(over)} over the limit (reported only: the server is etcd)"
+    return outcome(a, summary, seconds=secs, over_limit=over)
