@@ -195,8 +195,22 @@ void WatchStream::Create(const etcdserverpb::WatchCreateRequest& req) {
     w->synced = true;
     hub_->IndexAdd(w.get());
   } else {
-    w->queued = true;
-    ready_.push_back(w);
+    MarkReadyLocked(w);
+  }
+  ScheduleLocked();
+}
+
+void WatchStream::MarkReadyLocked(const std::shared_ptr<Watcher>& w) {
+  if (w->queued) return;
+  w->queued = true;
+  ready_.push_back(w);
+}
+
+void WatchStream::WakeLocked(const Watcher* w) {
+  if (!w->queued) {
+    auto it = watchers_.find(w->id);
+    KVD_CHECK(it != watchers_.end());
+    MarkReadyLocked(it->second);
   }
   ScheduleLocked();
 }
@@ -377,9 +391,8 @@ bool WatchStream::CatchUp(const std::shared_ptr<Watcher>& w, etcdserverpb::Watch
     if (w->next_rev > hub_->dispatched_rev()) {
       w->synced = true;
       hub_->IndexAdd(w.get());
-    } else if (!w->queued) {
-      w->queued = true;
-      ready_.push_back(w);
+    } else {
+      MarkReadyLocked(w);
     }
     if (out->events_size() > 0) w->events_since_tick = true;
   }
@@ -424,10 +437,7 @@ void WatchStream::Pump() {
           w->pending.pop_front();
           last_rev = rev;
         }
-        if (!w->pending.empty() || !w->synced) {
-          w->queued = true;
-          ready_.push_back(w);
-        }
+        if (!w->pending.empty() || !w->synced) MarkReadyLocked(w);
         w->events_since_tick = true;
         resp = NewResponse(w->id, last_rev);
         for (const EventRef& ref : taken) *resp.add_events() = *ref.event;
@@ -637,13 +647,7 @@ void WatchHub::Dispatch(const AppliedBatch& batch, const std::shared_ptr<const A
       }
       w->next_rev = std::max(w->next_rev, batch.rev + 1);
     }
-    if (!w->queued) {
-      auto it = s->watchers_.find(w->id);
-      KVD_CHECK(it != s->watchers_.end());
-      w->queued = true;
-      s->ready_.push_back(it->second);
-    }
-    s->ScheduleLocked();
+    s->WakeLocked(w);
   }
   dispatched_rev_.store(std::max(dispatched_rev_.load(), batch.rev), std::memory_order_release);
 }
@@ -660,13 +664,7 @@ void WatchHub::ResyncAll(int64_t from_rev) {
     w->next_rev = std::max(w->next_rev, from_rev);
     w->synced = false;
     IndexRemove(w);
-    if (!w->queued) {
-      auto it = s->watchers_.find(w->id);
-      KVD_CHECK(it != s->watchers_.end());
-      w->queued = true;
-      s->ready_.push_back(it->second);
-    }
-    s->ScheduleLocked();
+    s->WakeLocked(w);
   }
 }
 

@@ -122,6 +122,10 @@ class WatchStream : public std::enable_shared_from_this<WatchStream> {
   // REQUIRES: mu_ held. There is something to send (now or after a catch-up step).
   bool HasWorkLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ScheduleLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Puts w on the ready list unless it is there already; the caller schedules delivery.
+  void MarkReadyLocked(const std::shared_ptr<Watcher>& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The hub's side: marks this stream's watcher w ready and schedules delivery.
+  void WakeLocked(const Watcher* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Progress tick: watchers with progress_notify and no events since the last tick get a
   // progress notification.
   void OnProgressTick();
@@ -150,7 +154,7 @@ class WatchStream : public std::enable_shared_from_this<WatchStream> {
   bool progress_all_requested_ ABSL_GUARDED_BY(mu_) = false;
   bool scheduled_ ABSL_GUARDED_BY(mu_) = false;  // queued for or running Pump
   bool in_flight_ ABSL_GUARDED_BY(mu_) = false;  // a Send not yet WriteDone
-  int sink_calls_ ABSL_GUARDED_BY(mu_) = 0;       // sink calls running right now
+  int sink_calls_ ABSL_GUARDED_BY(mu_) = 0;      // sink calls running right now
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   etcdserverpb::WatchResponse current_;  // the response in flight (owned by Pump/sink)
 };
