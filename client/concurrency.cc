@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "api/key_range.h"
 
 namespace kvd::client {
 
@@ -11,26 +12,14 @@ namespace pb = ::etcdserverpb;
 
 namespace {
 
+using ::kvd::api::PrefixEnd;
+
 // How long a failed keep-alive or a broken watch waits before the next try (clientv3's
 // retry pause).
 constexpr absl::Duration kRetryPause = absl::Milliseconds(500);
 
 std::string SessionKey(const std::string& prefix, int64_t lease) {
   return absl::StrCat(prefix, absl::Hex(static_cast<uint64_t>(lease)));
-}
-
-// etcd's GetPrefixRangeEnd.
-std::string PrefixEnd(const std::string& prefix) {
-  std::string end = prefix;
-  while (!end.empty()) {
-    unsigned char last = static_cast<unsigned char>(end.back());
-    if (last < 0xff) {
-      end.back() = static_cast<char>(last + 1);
-      return end;
-    }
-    end.pop_back();
-  }
-  return std::string(1, '\0');
 }
 
 pb::Compare CreateRevisionIs(const std::string& key, int64_t rev) {

@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "api/key_range.h"
 #include "bench/kvbench/engine.h"
 #include "bench/kvbench/report.h"
 
@@ -52,7 +53,7 @@ class KeySpace {
 };
 
 // etcd's range end for every key starting with `prefix`.
-std::string PrefixEnd(const std::string& prefix);
+using ::kvd::api::PrefixEnd;
 
 // Synchronous helpers for setup and checks (deadline: the engine's --timeout).
 absl::Status SyncPutMany(Engine* engine, const std::vector<std::string>& keys,

@@ -50,7 +50,7 @@ absl::Status PermRange(const std::vector<std::string>& args, const AuthFlags& fl
   } else if (flags.prefix && flags.from_key) {
     return MakeFailure(kExitBadArgs, "--from-key and --prefix flags are mutually exclusive");
   } else if (flags.prefix) {
-    *range_end = PrefixRangeEnd(*key);
+    *range_end = PrefixEnd(*key);
   } else if (flags.from_key) {
     *range_end = std::string(1, '\0');
   }

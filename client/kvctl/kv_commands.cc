@@ -115,7 +115,7 @@ absl::Status RunWatch(Context& ctx, const std::vector<std::string>& args, const 
       key = std::string(1, '\0');
       create.set_range_end(std::string(1, '\0'));
     } else {
-      create.set_range_end(PrefixRangeEnd(key));
+      create.set_range_end(PrefixEnd(key));
     }
   }
   create.set_key(key);

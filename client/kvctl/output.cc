@@ -623,7 +623,7 @@ std::string RoleGetText(absl::string_view role, const pb::AuthRoleGetResponse& r
     } else {
       line = absl::StrCat("\t[", p.key(), ", <open ended>");
     }
-    if (PrefixRangeEnd(p.key()) == p.range_end()) absl::StrAppend(&line, " (prefix ", p.key(), ")");
+    if (PrefixEnd(p.key()) == p.range_end()) absl::StrAppend(&line, " (prefix ", p.key(), ")");
     return line + "\n";
   };
   for (const bool write : {false, true}) {

@@ -10,19 +10,6 @@ namespace kvd::kvctl {
 
 namespace pb = ::etcdserverpb;
 
-std::string PrefixRangeEnd(const std::string& prefix) {
-  std::string end = prefix;
-  for (size_t i = end.size(); i > 0; --i) {
-    unsigned char c = static_cast<unsigned char>(end[i - 1]);
-    if (c < 0xff) {
-      end[i - 1] = static_cast<char>(c + 1);
-      end.resize(i);
-      return end;
-    }
-  }
-  return std::string(1, '\0');  // every byte is 0xff: no upper bound
-}
-
 bool ParseHexUint64(absl::string_view text, uint64_t* out) {
   if (text.empty()) return false;
   uint64_t value = 0;
@@ -152,7 +139,7 @@ absl::StatusOr<pb::RangeRequest> BuildRange(const std::vector<std::string>& args
       key = std::string(1, '\0');
       request.set_range_end(std::string(1, '\0'));
     } else {
-      request.set_range_end(PrefixRangeEnd(key));
+      request.set_range_end(PrefixEnd(key));
     }
   }
   if (flags.from_key) {
@@ -224,7 +211,7 @@ absl::StatusOr<pb::DeleteRangeRequest> BuildDelete(const std::vector<std::string
       key = std::string(1, '\0');
       request.set_range_end(std::string(1, '\0'));
     } else {
-      request.set_range_end(PrefixRangeEnd(key));
+      request.set_range_end(PrefixEnd(key));
     }
   }
   request.set_prev_kv(flags.prev_kv);

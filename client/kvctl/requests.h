@@ -11,14 +11,13 @@
 
 #include "absl/status/statusor.h"
 #include "api/etcdserverpb/rpc.pb.h"
+#include "api/key_range.h"
 #include "client/kvctl/flags.h"
 
 namespace kvd::kvctl {
 
-// The end of the range of all keys starting with `prefix` (etcd's GetPrefixRangeEnd):
-// the prefix with its last byte below 0xff incremented and the rest dropped; "\0" (all
-// keys from `prefix` on) if every byte is 0xff.
-std::string PrefixRangeEnd(const std::string& prefix);
+// The end of the range of all keys starting with a prefix (etcd's GetPrefixRangeEnd).
+using ::kvd::api::PrefixEnd;
 
 struct GetFlags {
   std::string consistency = "l";

@@ -30,19 +30,6 @@ absl::Status AsClientError(absl::Status s) {
 
 }  // namespace
 
-std::string PrefixEnd(const std::string& prefix) {
-  std::string end = prefix;
-  while (!end.empty()) {
-    unsigned char last = static_cast<unsigned char>(end.back());
-    if (last < 0xff) {
-      end.back() = static_cast<char>(last + 1);
-      return end;
-    }
-    end.pop_back();
-  }
-  return std::string("\0", 1);  // every key from prefix on
-}
-
 std::string SessionKey(const std::string& prefix, int64_t lease) {
   return absl::StrCat(prefix, absl::Hex(static_cast<uint64_t>(lease)));
 }

@@ -25,6 +25,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "api/etcdserverpb/rpc.pb.h"
+#include "api/key_range.h"
 #include "grpcpp/support/server_callback.h"
 #include "server/node.h"
 #include "server/watch/watch_hub.h"
@@ -40,7 +41,7 @@ absl::Status MissingLeaderKey();
 absl::Status LostWatcher();
 
 // The end of the range of keys starting with prefix (etcd's GetPrefixRangeEnd).
-std::string PrefixEnd(const std::string& prefix);
+using ::kvd::api::PrefixEnd;
 // name + "/" + lowercase hex of lease: the key a session holds in a lock or election.
 std::string SessionKey(const std::string& prefix, int64_t lease);
 

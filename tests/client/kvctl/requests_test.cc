@@ -9,12 +9,12 @@ namespace {
 namespace pb = ::etcdserverpb;
 const std::string kNul(1, '\0');
 
-TEST(PrefixRangeEndTest, IncrementsTheLastByteBelowFF) {
-  EXPECT_EQ(PrefixRangeEnd("abc"), "abd");
-  EXPECT_EQ(PrefixRangeEnd("a\xff"), "b");
-  EXPECT_EQ(PrefixRangeEnd("a\xff\xff"), "b");
-  EXPECT_EQ(PrefixRangeEnd("\xff\xff"), kNul);
-  EXPECT_EQ(PrefixRangeEnd(std::string("a\0", 2)), std::string("a\x01", 2));
+TEST(PrefixEndTest, IncrementsTheLastByteBelowFF) {
+  EXPECT_EQ(PrefixEnd("abc"), "abd");
+  EXPECT_EQ(PrefixEnd("a\xff"), "b");
+  EXPECT_EQ(PrefixEnd("a\xff\xff"), "b");
+  EXPECT_EQ(PrefixEnd("\xff\xff"), kNul);
+  EXPECT_EQ(PrefixEnd(std::string("a\0", 2)), std::string("a\x01", 2));
 }
 
 TEST(ParseHexInt64Test, LikeStrconvParseIntBase16) {
