@@ -49,8 +49,14 @@ class PendingQueue {
   size_t head_ = 0;
 };
 
-// Catch-up steps (empty responses) one Pump may take before yielding the thread.
-constexpr int kPumpStepsMax = 8;
+// Steps (responses built, or catch-up steps that found nothing) one Pump may take before
+// yielding the thread to other streams.
+constexpr int kPumpStepsMax = 64;
+// Pump stops building while the outbox holds this many responses (or
+// response_events_max events): a client that does not read costs at most that.
+constexpr size_t kOutboxResponsesMax = 128;
+// Bytes the transport may hold back (SendMore) before a Send pushes them out.
+constexpr size_t kHeldBytesMax = 32 * 1024;
 
 // etcd's messages (mvcc/watcher.go).
 constexpr char kEmptyRange[] = "mvcc: watcher range is empty";
@@ -128,9 +134,10 @@ void WatchStream::Handle(const etcdserverpb::WatchRequest& req) {
       absl::MutexLock hub_lock(&hub_->mu_);
       absl::MutexLock lock(&mu_);
       if (closed_) return;
-      if (ready_.empty() && !progress_all_requested_) {
-        // Every watcher is synced and drained (HasWorkLocked): answer now, after the
-        // answers to earlier requests, as etcd does.
+      if (ready_.empty() && !progress_all_requested_ && !building_) {
+        // Every watcher is synced and drained (HasWorkLocked), and every event taken from a
+        // buffer is in the outbox: answer now, after the answers to earlier requests, as
+        // etcd does.
         outbox_.push_back(NewResponse(-1, hub_->dispatched_rev()));
       } else {
         progress_all_requested_ = true;  // once the watchers caught up (Pump)
@@ -258,19 +265,57 @@ void WatchStream::Close() {
 }
 
 void WatchStream::WriteDone() {
+  {
+    absl::MutexLock lock(&mu_);
+    in_flight_ = false;
+    if (flushing_) return;  // that Flush loop sends the next one
+  }
+  Flush();
+}
+
+void WatchStream::Flush() {
   absl::MutexLock lock(&mu_);
-  in_flight_ = false;
-  ScheduleLocked();
+  if (flushing_) return;
+  flushing_ = true;
+  while (!closed_ && !in_flight_ && !outbox_.empty()) {
+    current_ = std::move(outbox_.front());
+    outbox_.pop_front();
+    outbox_events_ -= static_cast<size_t>(current_.events_size());
+    // Hold back only what a later Send in this loop or WriteDone's is sure to push out:
+    // the outbox only shrinks here (or all at once on Close, which ends the stream).
+    const bool more = !outbox_.empty() && held_bytes_ < kHeldBytesMax;
+    held_bytes_ = more ? held_bytes_ + current_.ByteSizeLong() : 0;
+    in_flight_ = true;
+    ++sink_calls_;
+    mu_.Unlock();
+    if (more) {
+      sink_->SendMore(&current_);
+    } else {
+      sink_->Send(&current_);
+    }
+    mu_.Lock();
+    --sink_calls_;
+  }
+  flushing_ = false;
+  ScheduleLocked();  // the outbox has room again
 }
 
 bool WatchStream::HasWorkLocked() const {
   // An unsynced watcher, or one with buffered events, is always in ready_; so with ready_
   // empty every watcher is synced and drained, and a progress request can be answered.
-  return !outbox_.empty() || !ready_.empty() || progress_due_ > 0 || progress_all_requested_;
+  return !ready_.empty() || progress_due_ > 0 || progress_all_requested_;
+}
+
+bool WatchStream::OutboxFullLocked() const {
+  return outbox_.size() >= kOutboxResponsesMax ||
+         outbox_events_ >= hub_->options_.response_events_max;
 }
 
 void WatchStream::ScheduleLocked() {
-  if (scheduled_ || in_flight_ || closed_ || !HasWorkLocked()) return;
+  if (scheduled_ || closed_) return;
+  const bool build = HasWorkLocked() && !OutboxFullLocked();
+  const bool send = !outbox_.empty() && !in_flight_ && !flushing_;
+  if (!build && !send) return;
   scheduled_ = true;
   hub_->Schedule(shared_from_this());
 }
@@ -400,27 +445,17 @@ bool WatchStream::CatchUp(const std::shared_ptr<Watcher>& w, etcdserverpb::Watch
 }
 
 void WatchStream::Pump() {
-  // Read before mu_: every event up to here is in its watcher's buffer or already sent,
-  // so a progress notification at this revision never overtakes an event (etcd #15220).
+  // Read before mu_: every event up to here is in its watcher's buffer or already in the
+  // outbox, so a progress notification at this revision never overtakes an event (etcd
+  // #15220).
   const int64_t dispatched = hub_->dispatched_rev();
-  etcdserverpb::WatchResponse resp;
-  std::vector<etcdserverpb::WatchResponse> fragments;
-  bool have = false;
-  for (int step = 0; step < kPumpStepsMax && !have; ++step) {
+  for (int step = 0; step < kPumpStepsMax; ++step) {
     std::shared_ptr<Watcher> w;
     std::vector<EventRef> taken;
+    etcdserverpb::WatchResponse resp;
     {
       absl::MutexLock lock(&mu_);
-      if (closed_ || in_flight_) {
-        scheduled_ = false;
-        return;
-      }
-      if (!outbox_.empty()) {
-        resp = std::move(outbox_.front());
-        outbox_.pop_front();
-        have = true;
-        break;
-      }
+      if (closed_ || OutboxFullLocked()) break;
       while (!ready_.empty() && w == nullptr) {
         w = std::move(ready_.front());
         ready_.pop_front();
@@ -444,14 +479,14 @@ void WatchStream::Pump() {
       } else if (w != nullptr && w->synced) {
         continue;  // nothing buffered: queued before its buffer was taken
       } else if (w == nullptr) {
+        // Nothing is being built: every event taken from a buffer is in the outbox.
         if (progress_due_ > 0) {
           for (auto& [id, x] : watchers_) {
             if (!x->progress_due) continue;
             x->progress_due = false;
             --progress_due_;
             if (x->synced && x->pending.empty()) {
-              resp = NewResponse(id, dispatched);
-              have = true;
+              outbox_.push_back(NewResponse(id, dispatched));
               break;
             }
           }
@@ -460,14 +495,14 @@ void WatchStream::Pump() {
         if (progress_all_requested_) {
           // ready_ is empty: every watcher is synced and drained (HasWorkLocked).
           progress_all_requested_ = false;
-          resp = NewResponse(-1, dispatched);
-          have = true;
-          break;
+          outbox_.push_back(NewResponse(-1, dispatched));
+          continue;
         }
-        scheduled_ = false;
-        return;
+        break;
       }
+      building_ = true;
     }
+    bool have;
     if (!taken.empty()) {
       taken.clear();
       if (w->prev_kv) FillPrevKvs(*hub_->kv_->Read(), &resp);
@@ -475,31 +510,27 @@ void WatchStream::Pump() {
     } else {
       have = CatchUp(w, &resp);  // unsynced
     }
+    std::vector<etcdserverpb::WatchResponse> fragments;
     if (have && w->fragment) fragments = Fragment(&resp);
+    {
+      absl::MutexLock lock(&mu_);
+      building_ = false;
+      // A watcher canceled meanwhile gets no events after its canceled answer; one that
+      // CatchUp found compacted gets that answer.
+      if (!have || closed_ || (w->canceled && !resp.canceled())) continue;
+      outbox_events_ += static_cast<size_t>(resp.events_size());
+      outbox_.push_back(std::move(resp));
+      for (etcdserverpb::WatchResponse& f : fragments) {
+        outbox_events_ += static_cast<size_t>(f.events_size());
+        outbox_.push_back(std::move(f));
+      }
+    }
+    Flush();  // starts the first write at once; later ones follow from WriteDone
   }
-
-  {
-    absl::MutexLock lock(&mu_);
-    if (closed_) {
-      scheduled_ = false;
-      return;
-    }
-    if (!have) {
-      scheduled_ = false;
-      ScheduleLocked();
-      return;
-    }
-    for (auto it = fragments.rbegin(); it != fragments.rend(); ++it) {
-      outbox_.push_front(std::move(*it));
-    }
-    current_ = std::move(resp);
-    in_flight_ = true;
-    scheduled_ = false;
-    ++sink_calls_;
-  }
-  sink_->Send(&current_);
+  Flush();
   absl::MutexLock lock(&mu_);
-  --sink_calls_;
+  scheduled_ = false;
+  ScheduleLocked();  // more to build than one Pump takes, or room again
 }
 
 // ---------------------------------------------------------------------------------------

@@ -4,7 +4,11 @@
 // as the lock and election services). It multiplexes many watchers, each a key, a range or
 // everything from a key, with its own start revision, filters and options. Its responses
 // go to a WatchSink, one at a time: the stream starts the next write only after the sink
-// reports the previous one done (WriteDone), so a slow client never piles up responses.
+// reports the previous one done (WriteDone). Responses are built ahead of the writes into a
+// bounded outbox (so a slow client never piles up more than that), and the sink is told when
+// another response follows at once (SendMore), so a burst -- one put fanned out to many
+// watchers of a stream -- leaves in a few socket writes instead of one write round per
+// watcher. The next write starts inline from WriteDone, without a thread hop.
 //
 // Two states per watcher, as in etcd's watchable store:
 //   synced    every revision up to the hub's dispatched revision has been matched
@@ -87,6 +91,10 @@ class WatchSink {
   // Starts sending *resp; the sink calls WatchStream::WriteDone() once *resp may be reused
   // (any thread, inline allowed). If the sink cannot send any more, it need not call it.
   virtual void Send(const etcdserverpb::WatchResponse* resp) = 0;
+  // As Send, and the stream sends another response as soon as this one is done: the sink
+  // may hold *resp back (gRPC's buffer hint) until a later Send, which the stream always
+  // makes. It still calls WriteDone() for *resp.
+  virtual void SendMore(const etcdserverpb::WatchResponse* resp) { Send(resp); }
   // The server ends the stream with this status (e.g. errors::NoLeader()).
   virtual void Abort(const absl::Status& status) = 0;
 };
@@ -117,10 +125,15 @@ class WatchStream : public std::enable_shared_from_this<WatchStream> {
 
   void Create(const etcdserverpb::WatchCreateRequest& req);
   void Cancel(int64_t watch_id);
-  // Builds at most one response and starts its write. Delivery threads only.
+  // Builds responses into the outbox (until it is full or nothing is left) and starts
+  // writing. Delivery threads only, one at a time per stream.
   void Pump();
-  // REQUIRES: mu_ held. There is something to send (now or after a catch-up step).
+  // Writes the outbox, one response after the other, as long as each write completes
+  // inline or until it is empty; WriteDone() continues it. Never holds mu_ across a sink call.
+  void Flush();
+  // REQUIRES: mu_ held. Pump has something to build (now or after a catch-up step).
   bool HasWorkLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool OutboxFullLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ScheduleLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Puts w on the ready list unless it is there already; the caller schedules delivery.
   void MarkReadyLocked(const std::shared_ptr<Watcher>& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -145,18 +158,23 @@ class WatchStream : public std::enable_shared_from_this<WatchStream> {
   absl::Mutex mu_;
   absl::flat_hash_map<int64_t, std::shared_ptr<Watcher>> watchers_ ABSL_GUARDED_BY(mu_);
   int64_t next_watch_id_ ABSL_GUARDED_BY(mu_) = 0;
-  // Responses that go out before any event: created/canceled answers, and the remaining
-  // fragments of a split response.
+  // Responses built and not yet written, in order: created/canceled answers, events,
+  // fragments, progress notifications.
   std::deque<etcdserverpb::WatchResponse> outbox_ ABSL_GUARDED_BY(mu_);
+  size_t outbox_events_ ABSL_GUARDED_BY(mu_) = 0;
+  // Bytes sent with SendMore since the last Send (bounds what the transport holds back).
+  size_t held_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   // Watchers with pending events or behind (unsynced), round robin.
   std::deque<std::shared_ptr<Watcher>> ready_ ABSL_GUARDED_BY(mu_);
   int progress_due_ ABSL_GUARDED_BY(mu_) = 0;
   bool progress_all_requested_ ABSL_GUARDED_BY(mu_) = false;
   bool scheduled_ ABSL_GUARDED_BY(mu_) = false;  // queued for or running Pump
+  bool building_ ABSL_GUARDED_BY(mu_) = false;   // Pump builds a response outside mu_
   bool in_flight_ ABSL_GUARDED_BY(mu_) = false;  // a Send not yet WriteDone
+  bool flushing_ ABSL_GUARDED_BY(mu_) = false;   // a Flush loop runs
   int sink_calls_ ABSL_GUARDED_BY(mu_) = 0;      // sink calls running right now
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
-  etcdserverpb::WatchResponse current_;  // the response in flight (owned by Pump/sink)
+  etcdserverpb::WatchResponse current_;  // the response in flight (owned by Flush/sink)
 };
 
 class WatchHub {

@@ -60,17 +60,29 @@ class WatchReactor final
   }
 
   // WatchSink.
-  void Send(const etcdserverpb::WatchResponse* resp) override {
+  void Send(const etcdserverpb::WatchResponse* resp) override { Write(resp, grpc::WriteOptions()); }
+  // The transport keeps the message in its buffer and completes the write at once; the
+  // next write without the hint sends them together. Not on the first write: it carries
+  // the initial metadata, whose completion waits for a real socket write (chttp2 starts
+  // none for a hinted message), so its WriteDone would never come.
+  void SendMore(const etcdserverpb::WatchResponse* resp) override {
+    grpc::WriteOptions options;
+    if (wrote_) options.set_buffer_hint();
+    Write(resp, options);
+  }
+  void Abort(const absl::Status& status) override { FinishOnce(ToGrpc(status)); }
+
+ private:
+  void Write(const etcdserverpb::WatchResponse* resp, grpc::WriteOptions options) {
     {
       absl::MutexLock lock(&mu_);
       if (finished_) return;
       writing_ = true;
     }
-    StartWrite(resp);
+    wrote_ = true;  // writes never overlap (WatchSink)
+    StartWrite(resp, options);
   }
-  void Abort(const absl::Status& status) override { FinishOnce(ToGrpc(status)); }
 
- private:
   // Finishes once; while a write is in flight, after it.
   void FinishOnce(grpc::Status status) {
     {
@@ -93,6 +105,7 @@ class WatchReactor final
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool finish_pending_ ABSL_GUARDED_BY(mu_) = false;
   grpc::Status pending_status_ ABSL_GUARDED_BY(mu_);
+  bool wrote_ = false;  // a write was started (the initial metadata went with it)
 };
 
 }  // namespace
