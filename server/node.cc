@@ -241,6 +241,19 @@ void Node::Start(NodeHooks hooks) {
   if (!lease_exists) lease_exists = [](int64_t) { return false; };
   applier_ = std::make_unique<Applier>(std::move(lease_exists));
 
+  // The applied state is flushed by RocksDB on its own schedule, while the commit index
+  // travels in the (unsynced) hard state: a crash could leave the applied index ahead of
+  // the persisted commit index. Every applied entry was committed, so say so first.
+  if (absl::StatusOr<raft::PersistedState> persisted = raft_log_->InitialState();
+      persisted.ok() && persisted->hard_state.commit() < kv_->applied_index() &&
+      kv_->applied_index() <= raft_log_->LastIndex().value_or(0)) {
+    raft::Ready rd;
+    rd.hard_state = persisted->hard_state;
+    rd.hard_state->set_commit(kv_->applied_index());
+    rd.must_sync = true;
+    KVD_CHECK_OK(raft_log_->Persist(rd));
+  }
+
   raft::Config config;
   config.id = member_id_;
   config.heartbeat_tick = 1;
@@ -330,6 +343,11 @@ void Node::Propose(internalpb::Request req, google::protobuf::Message* response,
     }
   }
   std::move(done)(errors::Stopped());
+}
+
+static absl::Duration ReadRoundSpacing() {
+  static absl::Duration d = absl::Microseconds(getenv("KVD_RRS") ? atoi(getenv("KVD_RRS")) : 500);
+  return d;
 }
 
 std::string Node::ReadContext(uint64_t round) const {
@@ -583,15 +601,26 @@ void Node::RaftLoop() {
     {
       absl::MutexLock lock(&mu_);
       auto work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stopping_ || !inbox_.empty() || !proposals_.empty() || !reads_waiting_.empty() ||
+        return stopping_ || !inbox_.empty() || !proposals_.empty() ||
+               (!reads_waiting_.empty() && read_rounds_.empty() && !reads_held_) ||
                !conf_changes_waiting_.empty() || !conf_applies_.empty() ||
                !snapshot_reports_.empty() || !unreachable_reports_.empty() || !transfers_.empty();
       };
-      mu_.AwaitWithDeadline(absl::Condition(&work), next_tick);
+      mu_.AwaitWithDeadline(absl::Condition(&work),
+                            reads_held_ ? std::min(next_tick, reads_not_before_) : next_tick);
       if (stopping_) return;
       inbox.swap(inbox_);
       proposals.swap(proposals_);
-      reads.swap(reads_waiting_);
+      // At most one ReadIndex round in flight, and under load (the last round carried more
+      // than one read) rounds at least kReadRoundSpacing apart: reads that arrive meanwhile
+      // share the next round (each costs a heartbeat to and from every follower). A round
+      // unanswered for a heartbeat (lost with its message) no longer holds them.
+      absl::Time round_now = absl::Now();
+      if (reads_held_ && round_now >= reads_not_before_) reads_held_ = false;
+      if (!reads_held_ &&
+          (read_rounds_.empty() || round_now >= read_round_sent_ + options_.heartbeat)) {
+        reads.swap(reads_waiting_);
+      }
       conf_changes.swap(conf_changes_waiting_);
       conf_applies.swap(conf_applies_);
       snapshot_reports.swap(snapshot_reports_);
@@ -685,10 +714,18 @@ void Node::RaftLoop() {
       }
       if (raw_->ReadIndex(ReadContext(ctx)).ok()) {
         absl::MutexLock lock(&mu_);
+        read_round_sent_ = now;
+        if (reads.size() > 1) {
+          reads_held_ = true;
+          reads_not_before_ = now + ReadRoundSpacing();
+        }
         read_rounds_[ctx].reads = std::move(reads);
       } else {
+        // No leader to ask: try again at the next tick rather than spin.
         absl::MutexLock lock(&mu_);
         for (PendingRead& r : reads) reads_waiting_.push_back(std::move(r));
+        reads_held_ = true;
+        reads_not_before_ = next_tick;
       }
     }
     while (raw_->HasReady()) HandleReady(raw_->GetReady());
@@ -758,11 +795,15 @@ void Node::HandleReady(raft::Ready rd) {
           storage::GetBigEndian64(rs.request_ctx.data()) != member_id_) {
         continue;
       }
-      auto it = read_rounds_.find(storage::GetBigEndian64(rs.request_ctx.data() + 8));
-      if (it == read_rounds_.end()) continue;
-      it->second.index = rs.index;
-      reads_ready_.push_back(std::move(it->second));
-      read_rounds_.erase(it);
+      // The index serves the reads of this round and of every earlier one still waiting
+      // (their reads arrived before this round was asked for; an earlier round's answer
+      // may have been lost).
+      auto end = read_rounds_.upper_bound(storage::GetBigEndian64(rs.request_ctx.data() + 8));
+      for (auto it = read_rounds_.begin(); it != end; ++it) {
+        it->second.index = rs.index;
+        reads_ready_.push_back(std::move(it->second));
+      }
+      read_rounds_.erase(read_rounds_.begin(), end);
     }
     if (!snapshot_dir.empty() || !rd.committed_entries.empty()) {
       ApplyTask task;
@@ -925,19 +966,27 @@ void Node::ApplyTaskNow(ApplyTask& task) {
   if (hooks_.on_applied) hooks_.on_applied(batch->rev(), batch->events());
   for (auto& [done, status] : answers) std::move(done)(status);
 
-  // Log compaction: keep catch_up entries behind the applied index for slow followers.
+  // Log compaction: keep catch_up entries behind the applied index for slow followers, and
+  // every entry the store on disk has not absorbed yet. The applied state reaches the disk
+  // only with a memtable flush (it skips the WAL: storage/engine.h), so a flush is started
+  // first, and the log is compacted up to what it covered once it is done.
   uint64_t catch_up = std::min(options_.catch_up_entries, options_.snapshot_count);
   uint64_t first = raft_log_->first_index();
   uint64_t applied_now = kv_->applied_index();
   if (applied_now > first + options_.snapshot_count + catch_up) {
-    uint64_t compact_to = applied_now - catch_up;
+    if (flush_covers_ == 0) {
+      KVD_CHECK_OK(engine_->StartFlush());
+      flush_covers_ = applied_now;
+      return;
+    }
+    if (!engine_->FlushDone()) return;
+    uint64_t compact_to = std::min(flush_covers_, applied_now - catch_up);
+    flush_covers_ = 0;
     std::optional<raftpb::ConfState> cs;
     for (const auto& [index, state] : conf_history_) {
       if (index <= compact_to) cs = state;
     }
     if (cs) {
-      // The applied state up to compact_to must be durable before its entries go.
-      KVD_CHECK_OK(storage::FromRocks(engine_->db()->FlushWAL(/*sync=*/true)));
       KVD_CHECK_OK(raft_log_->Compact(compact_to, *cs));
       // Forget the history before compact_to but keep the membership that holds there:
       // the next compaction needs it.

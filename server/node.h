@@ -268,6 +268,11 @@ class Node : private RaftReceiver, private SnapshotSource {
   // ReadIndex rounds by context, and reads whose index arrived, waiting for apply.
   std::map<uint64_t, ReadBatch> read_rounds_ ABSL_GUARDED_BY(mu_);
   std::vector<ReadBatch> reads_ready_ ABSL_GUARDED_BY(mu_);
+  // When the newest ReadIndex round was asked for; whether waiting reads are held back
+  // until reads_not_before_ (rounds spaced under load, or no leader to ask).
+  absl::Time read_round_sent_ ABSL_GUARDED_BY(mu_);
+  bool reads_held_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time reads_not_before_ ABSL_GUARDED_BY(mu_);
   std::deque<ApplyTask> apply_queue_ ABSL_GUARDED_BY(mu_);
   std::vector<std::pair<int64_t, Done>> compaction_waiters_ ABSL_GUARDED_BY(mu_);
   // ReadIndex contexts are unique across the cluster and across restarts (the leader keys
@@ -278,6 +283,9 @@ class Node : private RaftReceiver, private SnapshotSource {
   // Membership as of each applied conf change (apply thread only), to compact the log at
   // any index with the configuration that held there.
   std::vector<std::pair<uint64_t, raftpb::ConfState>> conf_history_;
+  // The applied index a started memtable flush covers, 0 if none is under way (apply
+  // thread only): the log may be compacted up to it once the flush is done.
+  uint64_t flush_covers_ = 0;
   // Whether this member's name and client URLs are in the replicated membership.
   std::atomic<bool> published_{false};
   // Held while a snapshot replaces the state, and by each physical compaction step: a step

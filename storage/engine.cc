@@ -108,6 +108,10 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& option
   // ~1 GiB here), so start-up time would grow with the data written; past this total the
   // families holding the oldest WAL are flushed instead.
   db_options.max_total_wal_size = 64 << 20;
+  // The applied state skips the WAL (WriteUnlogged): every flush must then cut all column
+  // families at one point, so that a crash leaves the state, its applied index and the
+  // lease and revision indexes consistent with each other.
+  db_options.atomic_flush = true;
 
   auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);
   rocksdb::BlockBasedTableOptions table;
@@ -171,6 +175,37 @@ Engine::~Engine() {
 }
 
 absl::Status Engine::Write(rocksdb::WriteBatch* batch, bool sync) {
+  rocksdb::WriteOptions wo;
+  wo.sync = sync;
+  return WriteWith(wo, batch);
+}
+
+absl::Status Engine::WriteUnlogged(rocksdb::WriteBatch* batch) {
+  rocksdb::WriteOptions wo;
+  wo.disableWAL = true;
+  return WriteWith(wo, batch);
+}
+
+absl::Status Engine::StartFlush() {
+  rocksdb::FlushOptions options;
+  options.wait = false;
+  options.allow_write_stall = true;
+  std::vector<rocksdb::ColumnFamilyHandle*> all(handles_.begin(), handles_.end());
+  return FromRocks(db_->Flush(options, all));
+}
+
+bool Engine::FlushDone() const {
+  for (rocksdb::ColumnFamilyHandle* h : handles_) {
+    uint64_t pending = 0;
+    if (!db_->GetIntProperty(h, rocksdb::DB::Properties::kNumImmutableMemTable, &pending) ||
+        pending != 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+absl::Status Engine::WriteWith(const rocksdb::WriteOptions& wo, rocksdb::WriteBatch* batch) {
   struct statvfs fs;
   if (reserve_bytes_ > 0 && statvfs(path_.c_str(), &fs) == 0 &&
       static_cast<int64_t>(fs.f_bavail) * static_cast<int64_t>(fs.f_frsize) < reserve_bytes_) {
@@ -181,8 +216,6 @@ absl::Status Engine::Write(rocksdb::WriteBatch* batch, bool sync) {
     std::fflush(stderr);
     std::_Exit(1);
   }
-  rocksdb::WriteOptions wo;
-  wo.sync = sync;
   rocksdb::Status s = db_->Write(wo, batch);
   if (!s.ok() && !s.IsBusy() && !s.IsTryAgain()) {
     // A write that did not reach the disk (full disk, I/O error) leaves RocksDB in an

@@ -19,6 +19,13 @@
 // complete WAL record that fails its checksum refuses to open (Open says "Corruption"):
 // it may hold a synced vote or entry, which a raft member must not forget. Every block
 // carries a checksum that reads verify.
+//
+// The applied state (everything but raft_log and raft_state) is written without the WAL
+// (WriteUnlogged): it is derived from the raft log, which is synced, so writing it to the
+// WAL too would only double the bytes written per entry. Memtables are flushed atomically
+// across all column families (atomic_flush), so after a crash the state is exactly as of
+// the last flush (applied index included) and the log replays what came after; the log
+// is compacted only up to an applied index known flushed (StartFlush/FlushDone).
 #ifndef KVD_STORAGE_ENGINE_H_
 #define KVD_STORAGE_ENGINE_H_
 
@@ -80,6 +87,15 @@ class Engine {
   // for lack of space or an I/O error stops the process (fail-stop, with the cause on
   // stderr): see engine.cc.
   absl::Status Write(rocksdb::WriteBatch* batch, bool sync);
+  // Atomically applies batch to the memtables only: visible at once, durable after the
+  // next flush (see the top of this file). Same failure behaviour as Write.
+  absl::Status WriteUnlogged(rocksdb::WriteBatch* batch);
+
+  // Starts an atomic flush of every column family's memtable and returns without waiting:
+  // everything written before the call is on disk once FlushDone() says so.
+  absl::Status StartFlush();
+  // Whether no memtable awaits its flush (every StartFlush before this call has finished).
+  bool FlushDone() const;
 
   // Reads one key; NotFound when absent.
   absl::StatusOr<std::string> Get(Cf which, const rocksdb::Slice& key) const;
@@ -96,6 +112,8 @@ class Engine {
 
  private:
   Engine() = default;
+
+  absl::Status WriteWith(const rocksdb::WriteOptions& options, rocksdb::WriteBatch* batch);
 
   std::string path_;
   int64_t reserve_bytes_ = 0;

@@ -397,7 +397,9 @@ absl::Status ApplyBatch::Commit(bool sync) {
   }
   uint64_t applied = applied_index_.value_or(store_->applied_index());
   if (applied_index_) wb->Put(meta, kMetaAppliedIndex, EncodeBigEndian(applied));
-  if (absl::Status s = store_->engine_->Write(wb, sync); !s.ok()) return s;
+  absl::Status written = sync ? store_->engine_->Write(wb, /*sync=*/true)
+                              : store_->engine_->WriteUnlogged(wb);
+  if (!written.ok()) return written;
   store_->MergeLatest(latest_);
   store_->Publish(begin_rev_, compact_rev_, applied);
   return absl::OkStatus();
@@ -560,8 +562,9 @@ absl::StatusOr<bool> KvStore::CompactStep(int64_t max_revisions) {
     if (absl::Status s = FromRocks(it->status()); !s.ok()) return s;
   }
   wb.Put(engine_->cf(Cf::kMeta), kMetaCompactedRev, EncodeBigEndian(static_cast<uint64_t>(end)));
-  // No sync: after a crash the step is redone from the last persisted compacted_rev.
-  if (absl::Status s = engine_->Write(&wb, /*sync=*/false); !s.ok()) return s;
+  // Unlogged, like the applied state: after a crash the step is redone from the
+  // compacted_rev of the last flush.
+  if (absl::Status s = engine_->WriteUnlogged(&wb); !s.ok()) return s;
   absl::MutexLock lock(&mu_);
   compacted_rev_ = end;
   return end >= compact_rev_;

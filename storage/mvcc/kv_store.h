@@ -186,7 +186,9 @@ class ApplyBatch final : public KvView {
   const std::vector<mvccpb::Event>& events() const { return events_; }
   int64_t rev() const { return begin_rev_; }
 
-  // Writes the batch atomically (durably if sync) and publishes it to readers.
+  // Writes the batch atomically and publishes it to readers. With sync it is durable on
+  // return; without, it skips the WAL and is durable after the engine's next flush (a
+  // crash before that loses it whole: Engine::WriteUnlogged).
   // REQUIRES: no request open. After Commit the batch is spent.
   absl::Status Commit(bool sync);
 
