@@ -782,8 +782,13 @@ void Node::HandleReady(raft::Ready rd) {
     snapshot_dir = it->second;
     received_snapshots_.erase(it);
   }
-  // Step 1: one write for the whole Ready; a failure here must not be acknowledged.
-  KVD_CHECK_OK(raft_log_->Persist(rd, snapshot_dir));
+  // Step 1: one write for the whole Ready; a failure here must not be acknowledged. A
+  // Ready with nothing to sync carries at most a new commit index: its committed entries
+  // were persisted by earlier Readies, so they go to the apply thread before that write
+  // (a crash that loses the commit index but keeps their applied state is repaired at
+  // start-up: see Start).
+  bool persist_first = rd.must_sync || !snapshot_dir.empty();
+  if (persist_first) KVD_CHECK_OK(raft_log_->Persist(rd, snapshot_dir));
   if (!raft_leader_ && rd.must_sync && !rd.messages.empty()) {
     transport_->Send(std::move(rd.messages));
   }
@@ -815,6 +820,7 @@ void Node::HandleReady(raft::Ready rd) {
       apply_queue_.push_back(std::move(task));
     }
   }
+  if (!persist_first) KVD_CHECK_OK(raft_log_->Persist(rd));
   if (!rd.must_sync && !rd.messages.empty()) transport_->Send(std::move(rd.messages));
   raw_->Advance();
 }

@@ -251,8 +251,17 @@ absl::Status RaftLog::Persist(const raft::Ready& rd, const std::string& snapshot
     }
     new_last = rd.entries.back().index();
   }
-  if (rd.hard_state) batch.Put(state_cf, kHardStateKey, rd.hard_state->SerializeAsString());
-  if (batch.Count() == 0) return absl::OkStatus();
+  // A hard state in a Ready with nothing to sync changed only its commit index, which raft
+  // recovers from the quorum: it is written with the next write that syncs anyway, not on
+  // its own (that was one more WAL write per commit advance on every member).
+  bool write_hard_state = rd.hard_state && (rd.must_sync || batch.Count() > 0);
+  if (write_hard_state) {
+    batch.Put(state_cf, kHardStateKey, rd.hard_state->SerializeAsString());
+  }
+  if (batch.Count() == 0) {
+    if (rd.hard_state) hard_state_ = *rd.hard_state;
+    return absl::OkStatus();
+  }
   bool sync = (rd.must_sync || rd.snapshot.has_value()) && !plant_no_fsync_;
   if (absl::Status s = engine_->Write(&batch, sync); !s.ok()) return s;
 

@@ -15,6 +15,8 @@
 //
 // Crash behaviour: Persist() is one RocksDB write, synced when the Ready says so; RocksDB's
 // WAL makes it atomic, so after a crash the log is exactly as of some completed Persist().
+// A change of the commit index alone is kept in memory and written with the next write
+// (raft recovers the commit index from the quorum; Node raises it to the applied index).
 // Open() checks the log: contiguous indices, non-decreasing terms, every record parses, and
 // the hard state's commit index within the log. A log that fails refuses to start with a
 // message naming the first bad index.
