@@ -345,11 +345,6 @@ void Node::Propose(internalpb::Request req, google::protobuf::Message* response,
   std::move(done)(errors::Stopped());
 }
 
-static absl::Duration ReadRoundSpacing() {
-  static absl::Duration d = absl::Microseconds(getenv("KVD_RRS") ? atoi(getenv("KVD_RRS")) : 500);
-  return d;
-}
-
 std::string Node::ReadContext(uint64_t round) const {
   return BigEndian(member_id_) + BigEndian(round);
 }
@@ -602,25 +597,17 @@ void Node::RaftLoop() {
       absl::MutexLock lock(&mu_);
       auto work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         return stopping_ || !inbox_.empty() || !proposals_.empty() ||
-               (!reads_waiting_.empty() && read_rounds_.empty() && !reads_held_) ||
+               (!reads_waiting_.empty() && !reads_retry_at_tick_) ||
                !conf_changes_waiting_.empty() || !conf_applies_.empty() ||
                !snapshot_reports_.empty() || !unreachable_reports_.empty() || !transfers_.empty();
       };
-      mu_.AwaitWithDeadline(absl::Condition(&work),
-                            reads_held_ ? std::min(next_tick, reads_not_before_) : next_tick);
+      mu_.AwaitWithDeadline(absl::Condition(&work), next_tick);
       if (stopping_) return;
       inbox.swap(inbox_);
       proposals.swap(proposals_);
-      // At most one ReadIndex round in flight, and under load (the last round carried more
-      // than one read) rounds at least kReadRoundSpacing apart: reads that arrive meanwhile
-      // share the next round (each costs a heartbeat to and from every follower). A round
-      // unanswered for a heartbeat (lost with its message) no longer holds them.
-      absl::Time round_now = absl::Now();
-      if (reads_held_ && round_now >= reads_not_before_) reads_held_ = false;
-      if (!reads_held_ &&
-          (read_rounds_.empty() || round_now >= read_round_sent_ + options_.heartbeat)) {
-        reads.swap(reads_waiting_);
-      }
+      // Reads that found no leader to ask wait for the next tick.
+      if (reads_retry_at_tick_ && absl::Now() >= next_tick) reads_retry_at_tick_ = false;
+      if (!reads_retry_at_tick_) reads.swap(reads_waiting_);
       conf_changes.swap(conf_changes_waiting_);
       conf_applies.swap(conf_applies_);
       snapshot_reports.swap(snapshot_reports_);
@@ -714,18 +701,12 @@ void Node::RaftLoop() {
       }
       if (raw_->ReadIndex(ReadContext(ctx)).ok()) {
         absl::MutexLock lock(&mu_);
-        read_round_sent_ = now;
-        if (reads.size() > 1) {
-          reads_held_ = true;
-          reads_not_before_ = now + ReadRoundSpacing();
-        }
         read_rounds_[ctx].reads = std::move(reads);
       } else {
-        // No leader to ask: try again at the next tick rather than spin.
+        // No leader to ask (an election): try again at the next tick rather than spin.
         absl::MutexLock lock(&mu_);
         for (PendingRead& r : reads) reads_waiting_.push_back(std::move(r));
-        reads_held_ = true;
-        reads_not_before_ = next_tick;
+        reads_retry_at_tick_ = true;
       }
     }
     while (raw_->HasReady()) HandleReady(raw_->GetReady());

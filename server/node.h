@@ -268,11 +268,8 @@ class Node : private RaftReceiver, private SnapshotSource {
   // ReadIndex rounds by context, and reads whose index arrived, waiting for apply.
   std::map<uint64_t, ReadBatch> read_rounds_ ABSL_GUARDED_BY(mu_);
   std::vector<ReadBatch> reads_ready_ ABSL_GUARDED_BY(mu_);
-  // When the newest ReadIndex round was asked for; whether waiting reads are held back
-  // until reads_not_before_ (rounds spaced under load, or no leader to ask).
-  absl::Time read_round_sent_ ABSL_GUARDED_BY(mu_);
-  bool reads_held_ ABSL_GUARDED_BY(mu_) = false;
-  absl::Time reads_not_before_ ABSL_GUARDED_BY(mu_);
+  // The last ReadIndex round found no leader to ask: waiting reads wait for the next tick.
+  bool reads_retry_at_tick_ ABSL_GUARDED_BY(mu_) = false;
   std::deque<ApplyTask> apply_queue_ ABSL_GUARDED_BY(mu_);
   std::vector<std::pair<int64_t, Done>> compaction_waiters_ ABSL_GUARDED_BY(mu_);
   // ReadIndex contexts are unique across the cluster and across restarts (the leader keys
