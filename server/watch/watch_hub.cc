@@ -1,6 +1,7 @@
 #include "server/watch/watch_hub.h"
 
 #include <algorithm>
+#include <iterator>
 #include <string_view>
 #include <tuple>
 
@@ -55,6 +56,8 @@ constexpr int kPumpStepsMax = 64;
 // Pump stops building while the outbox holds this many responses (or
 // response_events_max events): a client that does not read costs at most that.
 constexpr size_t kOutboxResponsesMax = 128;
+// Streams the dispatcher delivers itself after a dispatch round (when no batch waits).
+constexpr int kDispatcherPumpsMax = 4;
 // Bytes the transport may hold back (SendMore) before a Send pushes them out.
 constexpr size_t kHeldBytesMax = 32 * 1024;
 
@@ -525,7 +528,6 @@ void WatchStream::Pump() {
         outbox_.push_back(std::move(f));
       }
     }
-    Flush();  // starts the first write at once; later ones follow from WriteDone
   }
   Flush();
   absl::MutexLock lock(&mu_);
@@ -654,31 +656,41 @@ void WatchHub::Dispatch(const AppliedBatch& batch, const std::shared_ptr<const A
       }
     }
   }
-  for (auto& [w, indices] : matches) {
-    WatchStream* s = w->stream;
+  // Stream by stream, each locked once: its Pump (woken by the first watcher) then finds
+  // the whole batch's work instead of taking the lock back and forth with this loop.
+  std::vector<std::pair<Watcher*, std::vector<uint32_t>>> sorted(
+      std::make_move_iterator(matches.begin()), std::make_move_iterator(matches.end()));
+  std::sort(sorted.begin(), sorted.end(),
+            [](const auto& a, const auto& b) { return a.first->stream < b.first->stream; });
+  for (size_t i = 0; i < sorted.size();) {
+    WatchStream* s = sorted[i].first->stream;
     absl::MutexLock lock(&s->mu_);
-    if (w->canceled || !w->synced) continue;
-    size_t first = 0;
-    while (first < indices.size() &&
-           batch.events[indices[first]].kv().mod_revision() < w->next_rev) {
-      ++first;
-    }
-    if (first == indices.size()) continue;
-    const size_t count = indices.size() - first;
-    if (w->pending.size() + count > options_.watcher_pending_events_max) {
-      // Too slow: drop the buffer and catch up from storage from its first revision.
-      w->next_rev = w->pending.empty() ? batch.events[indices[first]].kv().mod_revision()
-                                       : w->pending.front().rev();
-      w->pending.clear();
-      w->synced = false;
-      IndexRemove(w);
-    } else {
-      for (size_t k = first; k < indices.size(); ++k) {
-        w->pending.push_back(EventRef{ref, &batch.events[indices[k]]});
+    for (; i < sorted.size() && sorted[i].first->stream == s; ++i) {
+      Watcher* w = sorted[i].first;
+      const std::vector<uint32_t>& indices = sorted[i].second;
+      if (w->canceled || !w->synced) continue;
+      size_t first = 0;
+      while (first < indices.size() &&
+             batch.events[indices[first]].kv().mod_revision() < w->next_rev) {
+        ++first;
       }
-      w->next_rev = std::max(w->next_rev, batch.rev + 1);
+      if (first == indices.size()) continue;
+      const size_t count = indices.size() - first;
+      if (w->pending.size() + count > options_.watcher_pending_events_max) {
+        // Too slow: drop the buffer and catch up from storage from its first revision.
+        w->next_rev = w->pending.empty() ? batch.events[indices[first]].kv().mod_revision()
+                                         : w->pending.front().rev();
+        w->pending.clear();
+        w->synced = false;
+        IndexRemove(w);
+      } else {
+        for (size_t k = first; k < indices.size(); ++k) {
+          w->pending.push_back(EventRef{ref, &batch.events[indices[k]]});
+        }
+        w->next_rev = std::max(w->next_rev, batch.rev + 1);
+      }
+      s->WakeLocked(w);
     }
-    s->WakeLocked(w);
   }
   dispatched_rev_.store(std::max(dispatched_rev_.load(), batch.rev), std::memory_order_release);
 }
@@ -722,6 +734,22 @@ void WatchHub::DispatchLoop() {
     if (!batches.empty()) {
       absl::MutexLock lock(&mu_);
       for (const auto& b : batches) Dispatch(*b, b);
+    }
+    // Deliver too while no batch waits: the first streams woken go out without waiting
+    // for a delivery thread to be scheduled.
+    for (int i = 0; i < kDispatcherPumpsMax && !batches.empty(); ++i) {
+      {
+        absl::MutexLock lock(&queue_mu_);
+        if (!applied_.empty()) break;
+      }
+      std::shared_ptr<WatchStream> stream;
+      {
+        absl::MutexLock lock(&work_mu_);
+        if (work_.empty()) break;
+        stream = std::move(work_.front());
+        work_.pop_front();
+      }
+      stream->Pump();
     }
     absl::Time now = absl::Now();
     bool progress = now >= next_progress;

@@ -25,10 +25,13 @@
 // goes back to its first revision (re-read from storage).
 //
 // Threads (all owned here, fixed in number): the apply thread only copies the batch into a
-// queue (OnApplied); one dispatcher thread matches batches against the index and also runs
-// the progress/leader ticker; `delivery_threads` threads build responses (prev_kv reads,
-// history catch-up) and start writes. gRPC threads only parse requests and register
-// watchers. Lock order: hub mu_ before a stream's mu_; neither is held across a sink call.
+// queue (OnApplied); one dispatcher thread matches batches against the index, runs the
+// progress/leader ticker, and when no batch waits builds the first few woken streams'
+// responses itself (one thread wake-up less on the way of an event); `delivery_threads`
+// threads build the other responses (prev_kv reads, history catch-up) and start writes; the
+// gRPC thread that reports a write done starts the next one. gRPC threads otherwise only
+// parse requests and register watchers. Lock order: hub mu_ before a stream's mu_; neither
+// is held across a sink call.
 //
 // Memory: an idle watcher is one Watcher object (~200 bytes plus its key and range end) and
 // one or two index entries; a pending event is a 24-byte reference into a shared batch.
@@ -126,7 +129,7 @@ class WatchStream : public std::enable_shared_from_this<WatchStream> {
   void Create(const etcdserverpb::WatchCreateRequest& req);
   void Cancel(int64_t watch_id);
   // Builds responses into the outbox (until it is full or nothing is left) and starts
-  // writing. Delivery threads only, one at a time per stream.
+  // writing. Delivery threads or the dispatcher, one at a time per stream (scheduled_).
   void Pump();
   // Writes the outbox, one response after the other, as long as each write completes
   // inline or until it is empty; WriteDone() continues it. Never holds mu_ across a sink call.
