@@ -98,6 +98,8 @@ absl::Status VisitLive(rocksdb::Iterator* it, const KeyRange& range, int64_t rev
       return CorruptKey("range");
     }
     if (!live.record.tombstone && !visit(live)) break;
+    // A single key has no other version to visit: the first one at or below rev decides.
+    if (range.single()) break;
     // Older versions of this key follow; step over them. (live's views die with Next.)
     seek.assign(encoded.data(), prefix_len);
     it->Next();

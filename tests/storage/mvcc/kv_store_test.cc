@@ -110,6 +110,41 @@ TEST_F(KvStoreTest, VersionsAndTombstonesFollowEtcdsModel) {
   EXPECT_FALSE(Get("k", 4));
 }
 
+// A single-key read stops at the key's first version at or below the read revision; it
+// must never return a neighbouring key (one that extends it, or sorts right after it).
+TEST_F(KvStoreTest, SingleKeyReadsSeeOnlyTheirKey) {
+  int64_t neighbours = Put("ab", "x");
+  Put(std::string("a\0", 2), "y");
+  Put("b", "z");
+  EXPECT_FALSE(Get("a"));
+  int64_t created = Put("a", "v1");
+  EXPECT_EQ(Get("a")->value(), "v1");
+  EXPECT_FALSE(Get("a", neighbours));  // before "a" existed
+  int64_t deleted = Delete("a");
+  EXPECT_FALSE(Get("a"));
+  EXPECT_EQ(Get("a", deleted - 1)->value(), "v1");
+  EXPECT_EQ(Get("a", created)->mod_revision(), created);
+  EXPECT_EQ(Get("ab")->value(), "x");
+  // Inside a batch: its own writes and the committed ones, same rule.
+  auto batch = kv_->NewApplyBatch();
+  batch->BeginTxn();
+  batch->Put("a", "v2", 0);
+  batch->EndTxn();
+  batch->BeginTxn();
+  auto r = batch->Range(KeyRange::Single("a"), RangeOptions{});
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->kvs.size(), 1u);
+  EXPECT_EQ(r->kvs[0].value(), "v2");
+  batch->DeleteRange(KeyRange::Single("a"));
+  batch->EndTxn();
+  batch->BeginTxn();
+  r = batch->Range(KeyRange::Single("a"), RangeOptions{});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->count, 0);
+  EXPECT_EQ(batch->Range(KeyRange::Single("ab"), RangeOptions{})->count, 1);
+  batch->EndTxn();
+}
+
 TEST_F(KvStoreTest, AFreshStoreCanBeCompactedAtZeroOnce) {
   EXPECT_EQ(kv_->compact_rev(), -1);  // never compacted, as etcd reports it
   {
