@@ -39,7 +39,7 @@ using std::chrono::milliseconds;
 constexpr milliseconds kBackoffMin(50);
 constexpr milliseconds kBackoffMax(1000);
 constexpr milliseconds kReportInterval(100);
-constexpr milliseconds kIdleProbeInterval(1000);
+constexpr int64_t kIdleProbeNanos = 1000 * 1000 * 1000;
 constexpr milliseconds kWatchdogTick(20);
 constexpr auto kLogInterval = std::chrono::seconds(5);
 // Bounds on what an inbound snapshot may contain.
@@ -103,34 +103,44 @@ bool ValidFileName(const std::string& name) {
          name.find('/') == std::string::npos && name.find('\0') == std::string::npos;
 }
 
-// One remote member, as seen by the sending side.
+class OutStream;
+
+// One remote member, as seen by the sending side. Fields below mu are guarded by it.
 struct Peer {
   explicit Peer(uint64_t peer_id) : id(peer_id) {}
   const uint64_t id;
 
   std::mutex mu;
-  std::condition_variable cv;  // writer: queue, urls_version or stopping changed
-  // Snapshot thread: pending_snapshot or stopping changed. Its own, so that a queued
-  // message does not wake the snapshot thread too (a wasted wake-up per message).
+  // Snapshot thread: pending_snapshot or stopping changed.
   std::condition_variable snapshot_cv;
   std::vector<std::string> urls;
   uint64_t urls_version = 0;
   std::string working_url;  // the URL the message stream last wrote to; "" if none
   std::deque<raftpb::Message> queue;
   bool stopping = false;
-  grpc::ClientContext* stream_ctx = nullptr;  // the live message stream's, for TryCancel
+
+  // The message stream: the live one, or null while waiting to (re)connect.
+  std::shared_ptr<OutStream> stream;
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<peerpb::Peer::Stub> stub;
+  uint64_t channel_version = 0;  // urls_version the channel was made for
+  size_t url_index = 0;
+  milliseconds backoff = kBackoffMin;
+  Clock::time_point reconnect_at{};  // no new stream before this
+  int64_t last_write_ns = 0;         // when the last write started (idle probe)
+  Clock::time_point last_log{};
+
   grpc::ClientContext* snapshot_ctx = nullptr;
   // The MSG_SNAP for the snapshot thread; busy from when it is queued until the snapshot
   // thread has finished with it (and before it reports).
   std::optional<raftpb::Message> pending_snapshot;
   bool snapshot_busy = false;
-  std::thread writer;
   std::thread snapshotter;
 
-  // Writer and snapshot threads still running (a removed peer is joined once both exit).
-  std::atomic<int> threads_running{0};
+  // The snapshot thread is still running (a removed peer is joined once it exits).
+  std::atomic<bool> snapshotter_running{false};
   std::atomic<bool> connected{false};
-  std::atomic<int64_t> write_started_ns{0};  // 0: no Write in progress
+  std::atomic<int64_t> write_started_ns{0};  // 0: no write in flight
   std::atomic<bool> report_pending{false};
 
   // Watchdog thread only.
@@ -138,6 +148,43 @@ struct Peer {
 };
 
 class GrpcTransport;
+
+// One Peer.Stream call, sending side. Writes are started by whoever holds the write
+// token (`writing`, under the peer's mu): Send() on the raft thread when the stream is
+// idle, OnWriteDone on a gRPC thread when more was queued meanwhile, the watchdog for
+// an idle probe. A hold, taken before StartCall, keeps the call from completing (and the
+// reactor alive) until the stream is broken and no write is in flight; then the hold is
+// removed exactly once and gRPC calls OnDone. Owned by `self_` until OnDone, then by the
+// transport until it is destroyed off gRPC's threads, and by shared_ptr copies of whoever
+// is about to use it.
+class OutStream final : public grpc::ClientWriteReactor<peerpb::RaftBatch> {
+ public:
+  OutStream(GrpcTransport* transport, std::shared_ptr<Peer> peer,
+            std::shared_ptr<grpc::Channel> channel, uint64_t version, std::string url)
+      : transport_(transport),
+        peer_(std::move(peer)),
+        channel_(std::move(channel)),
+        version_(version),
+        url_(std::move(url)) {}
+  void OnWriteDone(bool ok) override;
+  void OnDone(const grpc::Status& status) override;
+
+  GrpcTransport* const transport_;
+  const std::shared_ptr<Peer> peer_;
+  const std::shared_ptr<grpc::Channel> channel_;
+  const uint64_t version_;  // the peer's urls_version it was made for
+  const std::string url_;
+  grpc::ClientContext ctx_;
+  peerpb::StreamAck ack_;
+  peerpb::RaftBatch batch_;  // the write in flight's; only the token holder touches it
+
+  // Under peer_->mu.
+  bool writing_ = false;        // the write token is taken
+  bool broken_ = false;         // no longer the peer's stream; no new writes
+  bool hold_released_ = false;  // RemoveHold done (or being done)
+  bool wrote_ = false;          // a write succeeded
+  std::shared_ptr<OutStream> self_;
+};
 
 // Peer.Stream, receiving side.
 class StreamReactor final : public grpc::ServerReadReactor<peerpb::RaftBatch> {
@@ -230,6 +277,7 @@ class GrpcTransport final : public Transport {
 
   void AddPeer(uint64_t id, const std::vector<std::string>& peer_urls) override {
     std::shared_ptr<Peer> peer;
+    bool added = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (stopped_) return;
@@ -237,40 +285,42 @@ class GrpcTransport final : public Transport {
       if (it != peers_.end()) {
         peer = it->second;
       } else {
+        added = true;
         peer = std::make_shared<Peer>(id);
         peer->urls = peer_urls;
         peers_[id] = peer;
-        peer->threads_running = 2;
-        peer->writer = std::thread([this, p = peer.get()] {
-          WriterLoop(p);
-          --p->threads_running;
-        });
+        peer->snapshotter_running = true;
         peer->snapshotter = std::thread([this, p = peer.get()] {
           SnapshotLoop(p);
-          --p->threads_running;
+          p->snapshotter_running = false;
         });
-        pthread_setname_np(peer->writer.native_handle(), "peer-writer");
         pthread_setname_np(peer->snapshotter.native_handle(), "peer-snapshot");
-        return;
       }
     }
-    UpdatePeer(id, peer_urls);
+    if (added) {
+      Connect(peer);
+    } else {
+      UpdatePeer(id, peer_urls);
+    }
   }
 
   void UpdatePeer(uint64_t id, const std::vector<std::string>& peer_urls) override {
     std::shared_ptr<Peer> peer = FindPeer(id);
     if (peer == nullptr) return;
-    std::lock_guard<std::mutex> lock(peer->mu);
-    if (peer->urls == peer_urls) return;
-    peer->urls = peer_urls;
-    peer->working_url.clear();
-    ++peer->urls_version;
-    if (peer->stream_ctx != nullptr) peer->stream_ctx->TryCancel();
-    peer->cv.notify_all();
+    {
+      std::lock_guard<std::mutex> lock(peer->mu);
+      if (peer->urls == peer_urls) return;
+      peer->urls = peer_urls;
+      peer->working_url.clear();
+      peer->url_index = 0;
+      ++peer->urls_version;
+    }
+    BreakStream(*peer, /*failed=*/false);
+    Connect(peer);
   }
 
-  // Does not wait for the peer's threads (the snapshot thread may be busy making files):
-  // the watchdog joins them once they have exited, or Stop() does.
+  // Does not wait for the peer's snapshot thread (it may be busy making files): the
+  // watchdog joins it once it has exited, or Stop() does.
   void RemovePeer(uint64_t id) override {
     std::shared_ptr<Peer> peer;
     {
@@ -284,34 +334,46 @@ class GrpcTransport final : public Transport {
     SignalStop(*peer);
   }
 
+  // Queues each message for its peer (in order; one lock per peer), then starts a write
+  // on every peer touched whose stream is idle: what one call sends to a peer goes out in
+  // one batch (up to max_batch_bytes).
   void Send(std::vector<raftpb::Message> msgs) override {
+    std::vector<std::pair<std::shared_ptr<Peer>, std::vector<raftpb::Message*>>> by_peer;
     for (raftpb::Message& msg : msgs) {
-      std::shared_ptr<Peer> peer = FindPeer(msg.to());
-      if (peer == nullptr) {
-        std::lock_guard<std::mutex> lock(mu_);
-        if (msg.type() == raftpb::MSG_SNAP) {
-          failed_snapshots_.insert(msg.to());
-        } else {
-          unknown_unreachable_.insert(msg.to());
-        }
-        continue;
-      }
-      if (msg.type() == raftpb::MSG_SNAP) {
-        StartSnapshot(peer, std::move(msg));
-        continue;
-      }
-      bool wake;
-      {
-        std::lock_guard<std::mutex> lock(peer->mu);
-        if (peer->queue.size() >= options_.max_queued_messages) {
-          peer->report_pending = true;
+      auto it = std::find_if(by_peer.begin(), by_peer.end(),
+                             [&](const auto& e) { return e.first->id == msg.to(); });
+      if (it == by_peer.end()) {
+        std::shared_ptr<Peer> peer = FindPeer(msg.to());
+        if (peer == nullptr) {
+          std::lock_guard<std::mutex> lock(mu_);
+          if (msg.type() == raftpb::MSG_SNAP) {
+            failed_snapshots_.insert(msg.to());
+          } else {
+            unknown_unreachable_.insert(msg.to());
+          }
           continue;
         }
-        peer->queue.push_back(std::move(msg));
-        wake = peer->queue.size() == 1;
+        it = by_peer.emplace(by_peer.end(), std::move(peer), std::vector<raftpb::Message*>());
       }
-      // After unlocking: a writer woken under the lock would only block on it again.
-      if (wake) peer->cv.notify_all();
+      if (msg.type() == raftpb::MSG_SNAP) {
+        StartSnapshot(it->first, std::move(msg));
+        continue;
+      }
+      it->second.push_back(&msg);
+    }
+    for (auto& [peer, peer_msgs] : by_peer) {
+      if (peer_msgs.empty()) continue;
+      {
+        std::lock_guard<std::mutex> lock(peer->mu);
+        for (raftpb::Message* msg : peer_msgs) {
+          if (peer->queue.size() >= options_.max_queued_messages) {
+            peer->report_pending = true;
+            break;
+          }
+          peer->queue.push_back(std::move(*msg));
+        }
+      }
+      StartWrite(*peer, /*probe=*/false);
     }
   }
 
@@ -348,6 +410,13 @@ class GrpcTransport final : public Transport {
     }
     if (watchdog_.joinable()) watchdog_.join();
     for (auto& [id, peer] : peers) SignalStop(*peer);
+    {
+      // Every stream is broken now (cancelled, its hold removed or about to be): wait for
+      // their OnDone, after which no reaction of ours runs.
+      std::unique_lock<std::mutex> lock(streams_mu_);
+      streams_cv_.wait(lock, [this] { return open_streams_ == 0; });
+    }
+    DestroyDeadStreams();
     for (auto& [id, peer] : peers) JoinPeer(*peer);
     for (auto& peer : retired) JoinPeer(*peer);
   }
@@ -357,17 +426,17 @@ class GrpcTransport final : public Transport {
   // Checks a stream's header. FAILED_PRECONDITION with a message that says what is wrong.
   grpc::Status CheckHeader(const peerpb::StreamHeader& h, const char* rpc) const {
     if (h.cluster_id() != options_.cluster_id) {
-      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                          absl::StrCat("kvd: ", rpc, " from member ", HexId(h.from()),
-                                       " of cluster ", HexId(h.cluster_id()),
-                                       " refused: this member (", HexId(options_.local_id),
-                                       ") belongs to cluster ", HexId(options_.cluster_id)));
+      return grpc::Status(
+          grpc::StatusCode::FAILED_PRECONDITION,
+          absl::StrCat("kvd: ", rpc, " from member ", HexId(h.from()), " of cluster ",
+                       HexId(h.cluster_id()), " refused: this member (", HexId(options_.local_id),
+                       ") belongs to cluster ", HexId(options_.cluster_id)));
     }
     if (h.to() != options_.local_id) {
-      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                          absl::StrCat("kvd: ", rpc, " from member ", HexId(h.from()),
-                                       " is addressed to member ", HexId(h.to()),
-                                       " but this is member ", HexId(options_.local_id)));
+      return grpc::Status(
+          grpc::StatusCode::FAILED_PRECONDITION,
+          absl::StrCat("kvd: ", rpc, " from member ", HexId(h.from()), " is addressed to member ",
+                       HexId(h.to()), " but this is member ", HexId(options_.local_id)));
     }
     if (h.from() == 0) {
       return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
@@ -409,14 +478,17 @@ class GrpcTransport final : public Transport {
     inbound_snapshots_.erase(from);
   }
 
-  void Deliver(raftpb::Message msg) {
-    if (msg.to() != options_.local_id) return;  // not for us: raft must not see it
-    // A snapshot is only ever a Snapshot call with its files; one on the message stream has
-    // no state behind it.
-    if (msg.type() == raftpb::MSG_SNAP) return;
+  // Hands the batch's messages to the receiver, in order.
+  void Deliver(peerpb::RaftBatch& batch) {
     std::shared_lock<std::shared_mutex> lock(deliver_mu_);
     if (deliver_stopped_) return;
-    receiver_->Receive(std::move(msg));
+    for (raftpb::Message& msg : *batch.mutable_messages()) {
+      if (msg.to() != options_.local_id) continue;  // not for us: raft must not see it
+      // A snapshot is only ever a Snapshot call with its files; one on the message stream
+      // has no state behind it.
+      if (msg.type() == raftpb::MSG_SNAP) continue;
+      receiver_->Receive(std::move(msg));
+    }
   }
   // Hands dir over to the receiver; false (dir still the caller's) once stopped.
   bool DeliverSnapshot(raftpb::Message msg, const std::string& dir) {
@@ -474,162 +546,222 @@ class GrpcTransport final : public Transport {
     return stopped_;
   }
 
-  // Tells the peer's threads to exit, cancelling their calls; does not wait.
-  static void SignalStop(Peer& peer) {
-    std::lock_guard<std::mutex> lock(peer.mu);
-    peer.stopping = true;
-    peer.queue.clear();
-    if (peer.stream_ctx != nullptr) peer.stream_ctx->TryCancel();
-    if (peer.snapshot_ctx != nullptr) peer.snapshot_ctx->TryCancel();
-    peer.cv.notify_all();
-    peer.snapshot_cv.notify_all();
+  // Ends the peer's stream and tells its snapshot thread to exit, cancelling its call;
+  // does not wait.
+  void SignalStop(Peer& peer) {
+    {
+      std::lock_guard<std::mutex> lock(peer.mu);
+      peer.stopping = true;
+      peer.queue.clear();
+      if (peer.snapshot_ctx != nullptr) peer.snapshot_ctx->TryCancel();
+      peer.snapshot_cv.notify_all();
+    }
+    BreakStream(peer, /*failed=*/false);
   }
 
   static void JoinPeer(Peer& peer) {
-    std::thread writer;
     std::thread snapshotter;
     {
       std::lock_guard<std::mutex> lock(peer.mu);
-      writer = std::move(peer.writer);
       snapshotter = std::move(peer.snapshotter);
     }
-    if (writer.joinable()) writer.join();
     if (snapshotter.joinable()) snapshotter.join();
   }
 
-  void Log(Peer& p, Clock::time_point* last, const std::string& what) {
+  // At most one line per kLogInterval per peer. Under p.mu.
+  static void Log(Peer& p, const std::string& what) {
     Clock::time_point now = Clock::now();
-    if (now - *last < kLogInterval) return;
-    *last = now;
+    if (now - p.last_log < kLogInterval) return;
+    p.last_log = now;
     std::fprintf(stderr, "kvd: transport: peer %s: %s\n", HexId(p.id).c_str(), what.c_str());
   }
 
-  // ---- sending: one writer thread per peer
+  // ---- sending: one callback stream per peer (see OutStream)
 
-  void WriterLoop(Peer* p) {
-    std::shared_ptr<grpc::Channel> channel;
-    std::unique_ptr<peerpb::Peer::Stub> stub;
-    uint64_t channel_version = 0;
-    size_t url_index = 0;
-    milliseconds backoff = kBackoffMin;
-    Clock::time_point last_log{};
-    while (true) {
-      std::string url;
-      {
-        std::unique_lock<std::mutex> lock(p->mu);
-        p->cv.wait(lock, [p] { return p->stopping || !p->urls.empty(); });
-        if (p->stopping) return;
-        if (stub == nullptr || channel_version != p->urls_version) {
-          stub.reset();
-          channel_version = p->urls_version;
-        }
-        url = p->urls[url_index % p->urls.size()];
+  // Starts a stream to the peer unless it has one, is stopping or is backing off. Its first
+  // write carries the header and whatever is queued.
+  void Connect(const std::shared_ptr<Peer>& p) {
+    std::shared_ptr<OutStream> s;
+    {
+      std::lock_guard<std::mutex> lock(p->mu);
+      if (p->stopping || p->stream != nullptr || p->urls.empty() ||
+          Clock::now() < p->reconnect_at) {
+        return;
       }
-      if (stub == nullptr) {
+      std::string url = p->urls[p->url_index % p->urls.size()];
+      if (p->stub == nullptr || p->channel_version != p->urls_version) {
         absl::StatusOr<std::string> target = PeerUrlToTarget(url);
         if (!target.ok()) {
-          Log(*p, &last_log, std::string(target.status().message()));
-          ++url_index;
-          if (!WaitBackoff(p, &backoff)) return;
-          continue;
+          Log(*p, std::string(target.status().message()));
+          ++p->url_index;
+          BackOffLocked(*p);
+          return;
         }
-        channel = MakeChannel(*target);
-        stub = peerpb::Peer::NewStub(channel);
+        p->channel = MakeChannel(*target);
+        p->stub = peerpb::Peer::NewStub(p->channel);
+        p->channel_version = p->urls_version;
       }
+      s = std::make_shared<OutStream>(this, p, p->channel, p->urls_version, std::move(url));
+      s->self_ = s;
+      p->stream = s;
+      s->writing_ = true;
+      FillBatchLocked(*p, &s->batch_);
+      peerpb::StreamHeader* h = s->batch_.mutable_header();
+      h->set_cluster_id(options_.cluster_id);
+      h->set_from(options_.local_id);
+      h->set_to(p->id);
+      {
+        std::lock_guard<std::mutex> streams_lock(streams_mu_);
+        ++open_streams_;
+      }
+      p->stub->async()->Stream(&s->ctx_, &s->ack_, s.get());
+      s->AddHold();
+    }
+    s->StartWrite(&s->batch_);
+    s->StartCall();
+  }
 
-      grpc::ClientContext ctx;
-      {
-        std::lock_guard<std::mutex> lock(p->mu);
-        if (p->stopping) return;
-        p->stream_ctx = &ctx;
+  // Takes the write token of the peer's stream if it is idle and has something to send
+  // (or, for probe, has not written for kIdleProbeInterval: an empty batch), and starts
+  // the write. Never blocks: StartWrite only queues it with gRPC.
+  void StartWrite(Peer& p, bool probe) {
+    std::shared_ptr<OutStream> s;
+    {
+      std::lock_guard<std::mutex> lock(p.mu);
+      s = p.stream;
+      if (s == nullptr || s->writing_) return;
+      if (p.queue.empty() && !(probe && NowNanos() - p.last_write_ns >= kIdleProbeNanos)) {
+        return;
       }
-      peerpb::StreamAck ack;
-      std::unique_ptr<grpc::ClientWriter<peerpb::RaftBatch>> writer = stub->Stream(&ctx, &ack);
-      bool wrote = false;
-      bool clean = RunStream(p, writer.get(), channel_version, url, &wrote);
-      p->connected = false;
-      if (clean) writer->WritesDone();
-      grpc::Status status = writer->Finish();
-      {
-        std::lock_guard<std::mutex> lock(p->mu);
-        p->stream_ctx = nullptr;
-        if (p->stopping) return;
-        if (clean && channel_version != p->urls_version) continue;  // new URLs: reconnect now
-        // What was queued while the stream failed is stale: raft resends what matters.
-        if (!p->queue.empty()) p->queue.clear();
+      s->writing_ = true;
+      FillBatchLocked(p, &s->batch_);
+    }
+    s->StartWrite(&s->batch_);
+  }
+
+  // Moves what is queued (up to max_batch_bytes; one larger message alone) into batch,
+  // and marks the write as started.
+  void FillBatchLocked(Peer& p, peerpb::RaftBatch* batch) {
+    batch->Clear();
+    size_t bytes = 0;
+    while (!p.queue.empty()) {
+      if (batch->messages_size() > 0 || p.queue.size() > 1) {
+        size_t n = p.queue.front().ByteSizeLong();
+        if (batch->messages_size() > 0 && bytes + n > options_.max_batch_bytes) break;
+        bytes += n;
       }
-      p->report_pending = true;
-      if (!status.ok()) {
-        Log(*p, &last_log,
-            absl::StrCat("stream to ", url, " failed: ", status.error_message()));
+      *batch->add_messages() = std::move(p.queue.front());
+      p.queue.pop_front();
+    }
+    p.last_write_ns = NowNanos();
+    p.write_started_ns = p.last_write_ns;
+  }
+
+  // No new stream before the back-off has passed; doubles it.
+  static void BackOffLocked(Peer& p) {
+    p.reconnect_at = Clock::now() + p.backoff;
+    p.backoff = std::min(p.backoff * 2, kBackoffMax);
+  }
+
+  // Marks s broken, and if it is the peer's stream, clears it and schedules the next one:
+  // at once after a new URL or a stop (failed false), else after the back-off, dropping
+  // what is queued (stale for raft by then) and reporting the peer. Returns whether the
+  // caller must remove the hold (no write in flight, not removed yet).
+  bool BreakLocked(Peer& p, OutStream& s, bool failed) {
+    if (!s.broken_) {
+      s.broken_ = true;
+      if (p.stream.get() == &s) {
+        p.stream.reset();
+        p.connected = false;
+        if (failed && !p.stopping) {
+          p.queue.clear();
+          p.report_pending = true;
+          if (s.wrote_) {
+            p.backoff = kBackoffMin;
+          } else {
+            ++p.url_index;  // try the next URL of the peer, if it has several
+            p.stub.reset();
+          }
+          BackOffLocked(p);
+        }
       }
-      if (wrote) {
-        backoff = kBackoffMin;
-      } else {
-        ++url_index;  // try the next URL of the peer, if it has several
-        stub.reset();
-      }
-      if (!WaitBackoff(p, &backoff)) return;
+    }
+    if (s.writing_ || s.hold_released_) return false;
+    s.hold_released_ = true;
+    return true;
+  }
+
+  void DestroyDeadStreams() {
+    std::vector<std::shared_ptr<OutStream>> dead;
+    {
+      std::lock_guard<std::mutex> lock(streams_mu_);
+      dead.swap(dead_streams_);
     }
   }
 
-  // Sleeps the back-off (doubling it) unless stopped; false when stopping.
-  bool WaitBackoff(Peer* p, milliseconds* backoff) {
-    std::unique_lock<std::mutex> lock(p->mu);
-    uint64_t version = p->urls_version;
-    p->cv.wait_for(lock, *backoff,
-                   [p, version] { return p->stopping || p->urls_version != version; });
-    *backoff = std::min(*backoff * 2, kBackoffMax);
-    return !p->stopping;
+  // Ends the peer's stream, if it has one: cancels the call (a write in flight fails).
+  void BreakStream(Peer& p, bool failed) {
+    std::shared_ptr<OutStream> s;
+    bool release;
+    {
+      std::lock_guard<std::mutex> lock(p.mu);
+      s = p.stream;
+      if (s == nullptr) return;
+      release = BreakLocked(p, *s, failed);
+    }
+    s->ctx_.TryCancel();
+    if (release) s->RemoveHold();
   }
 
-  // Writes batches until the stream breaks (false) or the peer stops or changes URLs (true).
-  // Sets *wrote once a write succeeded.
-  bool RunStream(Peer* p, grpc::ClientWriter<peerpb::RaftBatch>* writer, uint64_t version,
-                 const std::string& url, bool* wrote) {
-    bool first = true;
-    while (true) {
-      peerpb::RaftBatch batch;
-      {
-        std::unique_lock<std::mutex> lock(p->mu);
-        if (!first) {
-          p->cv.wait_for(lock, kIdleProbeInterval, [p, version] {
-            return p->stopping || !p->queue.empty() || p->urls_version != version;
-          });
-        }
-        if (p->stopping || p->urls_version != version) return true;
-        size_t bytes = 0;
-        while (!p->queue.empty()) {
-          size_t n = p->queue.front().ByteSizeLong();
-          if (batch.messages_size() > 0 && bytes + n > options_.max_batch_bytes) break;
-          *batch.add_messages() = std::move(p->queue.front());
-          p->queue.pop_front();
-          bytes += n;
-        }
-      }
-      if (first) {
-        peerpb::StreamHeader* h = batch.mutable_header();
-        h->set_cluster_id(options_.cluster_id);
-        h->set_from(options_.local_id);
-        h->set_to(p->id);
-      }
-      p->write_started_ns = NowNanos();
-      bool ok = writer->Write(batch);
-      p->write_started_ns = 0;
+ public:
+  // OutStream's reactions (gRPC threads).
+  void OnWriteDone(OutStream* s, bool ok) {
+    Peer& p = *s->peer_;
+    bool more = false;
+    bool release = false;
+    {
+      std::lock_guard<std::mutex> lock(p.mu);
+      p.write_started_ns = 0;
       if (!ok) {
-        if (batch.messages_size() > 0) p->report_pending = true;
-        return false;
+        if (s->batch_.messages_size() > 0) p.report_pending = true;
+        s->writing_ = false;
+        release = BreakLocked(p, *s, /*failed=*/true);
+      } else {
+        if (!s->wrote_) {
+          s->wrote_ = true;
+          if (p.urls_version == s->version_) p.working_url = s->url_;
+        }
+        if (!s->broken_) p.connected = true;
+        if (!s->broken_ && !p.queue.empty()) {
+          FillBatchLocked(p, &s->batch_);
+          more = true;
+        } else {
+          s->writing_ = false;
+          // Broken while this write was in flight: the hold is now this reaction's to remove.
+          if (s->broken_) release = BreakLocked(p, *s, /*failed=*/false);
+        }
       }
-      if (first) {
-        std::lock_guard<std::mutex> lock(p->mu);
-        if (p->urls_version == version) p->working_url = url;
-      }
-      first = false;
-      *wrote = true;
-      p->connected = true;
     }
+    if (release) s->RemoveHold();
+    if (more) s->StartWrite(&s->batch_);
   }
 
+  void OnStreamDone(OutStream* s, const grpc::Status& status) {
+    {
+      std::lock_guard<std::mutex> lock(s->peer_->mu);
+      if (!status.ok() && !s->peer_->stopping && s->version_ == s->peer_->urls_version) {
+        Log(*s->peer_, absl::StrCat("stream to ", s->url_, " failed: ", status.error_message()));
+      }
+    }
+    // Not destroyed here: its ClientContext may hold the last reference to the channel,
+    // and gRPC (1.51) breaks when a channel is destroyed on the callback thread pool's own
+    // threads (it shuts that pool down from inside it). The watchdog or Stop() destroys it.
+    std::lock_guard<std::mutex> lock(streams_mu_);
+    dead_streams_.push_back(std::move(s->self_));
+    if (--open_streams_ == 0) streams_cv_.notify_all();
+  }
+
+ private:
   // ---- sending snapshots: one thread per peer, one snapshot at a time
 
   void StartSnapshot(const std::shared_ptr<Peer>& peer, raftpb::Message msg) {
@@ -648,16 +780,15 @@ class GrpcTransport final : public Transport {
       raftpb::Message msg;
       {
         std::unique_lock<std::mutex> lock(p->mu);
-        p->snapshot_cv.wait(lock,
-                            [p] { return p->stopping || p->pending_snapshot.has_value(); });
+        p->snapshot_cv.wait(lock, [p] { return p->stopping || p->pending_snapshot.has_value(); });
         if (p->stopping) return;
         msg = std::move(*p->pending_snapshot);
         p->pending_snapshot.reset();
       }
       absl::Status s = SendSnapshot(p, std::move(msg));
       if (!s.ok()) {
-        std::fprintf(stderr, "kvd: transport: snapshot to %s failed: %s\n",
-                     HexId(p->id).c_str(), s.ToString().c_str());
+        std::fprintf(stderr, "kvd: transport: snapshot to %s failed: %s\n", HexId(p->id).c_str(),
+                     s.ToString().c_str());
       }
       {
         std::lock_guard<std::mutex> lock(p->mu);
@@ -702,8 +833,7 @@ class GrpcTransport final : public Transport {
     std::unique_ptr<peerpb::Peer::Stub> stub = peerpb::Peer::NewStub(MakeChannel(*target));
 
     grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() +
-                     milliseconds(options_.snapshot_timeout_ms));
+    ctx.set_deadline(std::chrono::system_clock::now() + milliseconds(options_.snapshot_timeout_ms));
     {
       std::lock_guard<std::mutex> lock(p->mu);
       if (p->stopping) return absl::CancelledError("transport stopped");
@@ -718,15 +848,13 @@ class GrpcTransport final : public Transport {
     } unregister{p};
 
     peerpb::SnapshotAck ack;
-    std::unique_ptr<grpc::ClientWriter<peerpb::SnapshotChunk>> writer =
-        stub->Snapshot(&ctx, &ack);
+    std::unique_ptr<grpc::ClientWriter<peerpb::SnapshotChunk>> writer = stub->Snapshot(&ctx, &ack);
     absl::Status local = WriteSnapshotChunks(writer.get(), std::move(msg), p->id, dir, files);
     if (local.ok()) writer->WritesDone();
     grpc::Status status = writer->Finish();
     // The receiver's verdict explains a broken write better than the write does.
     if (!status.ok()) {
-      return absl::UnavailableError(
-          absl::StrCat("peer ", url, ": ", status.error_message()));
+      return absl::UnavailableError(absl::StrCat("peer ", url, ": ", status.error_message()));
     }
     if (!ack.accepted()) {
       return absl::DataLossError(absl::StrCat("peer ", url, " refused: ", ack.error()));
@@ -735,8 +863,8 @@ class GrpcTransport final : public Transport {
   }
 
   absl::Status WriteSnapshotChunks(grpc::ClientWriter<peerpb::SnapshotChunk>* writer,
-                                   raftpb::Message msg, uint64_t peer_id,
-                                   const std::string& dir, const std::vector<std::string>& files) {
+                                   raftpb::Message msg, uint64_t peer_id, const std::string& dir,
+                                   const std::vector<std::string>& files) {
     auto send = [&](peerpb::SnapshotChunk& chunk) {
       if (hooks_.on_send_snapshot_chunk) hooks_.on_send_snapshot_chunk(chunk);
       return writer->Write(chunk);
@@ -816,7 +944,7 @@ class GrpcTransport final : public Transport {
         failed_snapshots.swap(failed_snapshots_);
         // Removed peers whose threads have exited: joining them now is instant.
         for (auto it = retired_.begin(); it != retired_.end();) {
-          if ((*it)->threads_running == 0) {
+          if (!(*it)->snapshotter_running) {
             JoinPeer(**it);
             it = retired_.erase(it);
           } else {
@@ -824,14 +952,16 @@ class GrpcTransport final : public Transport {
           }
         }
       }
+      DestroyDeadStreams();
       Clock::time_point now = Clock::now();
       int64_t now_ns = NowNanos();
       for (const std::shared_ptr<Peer>& p : peers) {
         int64_t started = p->write_started_ns;
         if (started != 0 && now_ns - started > options_.write_timeout_ms * 1000000) {
-          std::lock_guard<std::mutex> lock(p->mu);
-          if (p->stream_ctx != nullptr) p->stream_ctx->TryCancel();
+          BreakStream(*p, /*failed=*/true);
         }
+        Connect(p);
+        StartWrite(*p, /*probe=*/true);
         if (p->report_pending && now - p->last_report >= kReportInterval) {
           p->report_pending = false;
           p->last_report = now;
@@ -866,9 +996,16 @@ class GrpcTransport final : public Transport {
   bool stopped_ = false;
   std::map<uint64_t, std::shared_ptr<Peer>> peers_;
   std::vector<std::shared_ptr<Peer>> retired_;  // removed, threads not yet joined
-  std::set<uint64_t> unknown_unreachable_;  // messages to peers never added
-  std::set<uint64_t> failed_snapshots_;     // snapshots to peers never added
+  std::set<uint64_t> unknown_unreachable_;      // messages to peers never added
+  std::set<uint64_t> failed_snapshots_;         // snapshots to peers never added
   std::thread watchdog_;
+
+  // Outbound streams whose OnDone has not run yet; Stop() waits for none.
+  std::mutex streams_mu_;
+  std::condition_variable streams_cv_;
+  int open_streams_ = 0;
+  // Done streams, to be destroyed off gRPC's threads (see OnStreamDone).
+  std::vector<std::shared_ptr<OutStream>> dead_streams_;
 
   // Held shared while calling the receiver, exclusively by Stop(): no receiver call runs
   // after Stop() returns.
@@ -882,6 +1019,13 @@ class GrpcTransport final : public Transport {
   std::map<uint64_t, int> inbound_streams_;  // open, header-checked streams per sender
   std::set<uint64_t> inbound_snapshots_;     // senders with a snapshot being received
 };
+
+// ---------------------------------------------------------------------------------------
+// OutStream
+
+void OutStream::OnWriteDone(bool ok) { transport_->OnWriteDone(this, ok); }
+
+void OutStream::OnDone(const grpc::Status& status) { transport_->OnStreamDone(this, status); }
 
 // ---------------------------------------------------------------------------------------
 // StreamReactor
@@ -911,7 +1055,7 @@ void StreamReactor::OnReadDone(bool ok) {
     from_ = batch_.header().from();
     transport_->InboundStreamUp(from_);
   }
-  for (raftpb::Message& msg : *batch_.mutable_messages()) transport_->Deliver(std::move(msg));
+  transport_->Deliver(batch_);
   batch_.Clear();
   StartRead(&batch_);
 }
@@ -976,8 +1120,7 @@ absl::Status SnapshotReactor::OnFirstChunk() {
     return absl::InvalidArgumentError("first chunk does not carry a MSG_SNAP for this member");
   }
   if (!transport_->ClaimSnapshotSlot(this, from_)) {
-    return absl::ResourceExhaustedError(
-        "a snapshot from this member is already being received");
+    return absl::ResourceExhaustedError("a snapshot from this member is already being received");
   }
   claimed_ = true;
   absl::StatusOr<std::string> dir = transport_->MakeScratchDir("recv", from_);
@@ -1011,18 +1154,16 @@ absl::Status SnapshotReactor::OnFileChunk() {
   }
   if (chunk_.offset() != file_offset_) {
     return absl::InvalidArgumentError(absl::StrCat("file ", name, ": chunk at offset ",
-                                                   chunk_.offset(), ", expected ",
-                                                   file_offset_));
+                                                   chunk_.offset(), ", expected ", file_offset_));
   }
   if (absl::Status s = WriteAll(fd_, chunk_.data()); !s.ok()) return s;
   file_crc_ = storage::Crc32c(file_crc_, chunk_.data().data(), chunk_.data().size());
   file_offset_ += chunk_.data().size();
   if (!chunk_.file_done()) return absl::OkStatus();
   if (chunk_.file_size() != file_offset_ || chunk_.file_crc32c() != file_crc_) {
-    return absl::DataLossError(absl::StrCat("file ", name, " arrived corrupt: ", file_offset_,
-                                            " bytes with CRC32C ", file_crc_,
-                                            ", the sender says ", chunk_.file_size(),
-                                            " bytes with CRC32C ", chunk_.file_crc32c()));
+    return absl::DataLossError(absl::StrCat(
+        "file ", name, " arrived corrupt: ", file_offset_, " bytes with CRC32C ", file_crc_,
+        ", the sender says ", chunk_.file_size(), " bytes with CRC32C ", chunk_.file_crc32c()));
   }
   if (::fsync(fd_) != 0) return ErrnoStatus(absl::StrCat("fsync ", file_));
   ::close(fd_);
@@ -1034,8 +1175,8 @@ absl::Status SnapshotReactor::OnFileChunk() {
 absl::Status SnapshotReactor::OnLastChunk() {
   if (fd_ >= 0) return absl::DataLossError(absl::StrCat("file ", file_, " is incomplete"));
   if (chunk_.file_count() != done_files_.size()) {
-    return absl::DataLossError(absl::StrCat("the sender sent ", chunk_.file_count(),
-                                            " files, ", done_files_.size(), " arrived"));
+    return absl::DataLossError(absl::StrCat("the sender sent ", chunk_.file_count(), " files, ",
+                                            done_files_.size(), " arrived"));
   }
   if (absl::Status s = SyncDir(dir_); !s.ok()) return s;
   if (!transport_->DeliverSnapshot(std::move(msg_), dir_)) {
@@ -1088,19 +1229,17 @@ absl::StatusOr<std::string> PeerUrlToTarget(const std::string& url) {
   rest.remove_prefix(kScheme.size());
   if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
   size_t colon = rest.rfind(':');
-  if (rest.empty() || colon == absl::string_view::npos || colon == 0 ||
-      colon + 1 == rest.size() || rest.find('/') != absl::string_view::npos) {
+  if (rest.empty() || colon == absl::string_view::npos || colon == 0 || colon + 1 == rest.size() ||
+      rest.find('/') != absl::string_view::npos) {
     return absl::InvalidArgumentError(absl::StrCat("peer URL '", url, "' is not http://host:port"));
   }
   return std::string(rest);
 }
 
-std::unique_ptr<Transport> NewGrpcTransportForTest(TransportOptions options,
-                                                   RaftReceiver* receiver,
+std::unique_ptr<Transport> NewGrpcTransportForTest(TransportOptions options, RaftReceiver* receiver,
                                                    SnapshotSource* source,
                                                    GrpcTransportTestHooks hooks) {
-  return std::make_unique<GrpcTransport>(std::move(options), receiver, source,
-                                         std::move(hooks));
+  return std::make_unique<GrpcTransport>(std::move(options), receiver, source, std::move(hooks));
 }
 
 std::unique_ptr<Transport> NewGrpcTransport(TransportOptions options, RaftReceiver* receiver,

@@ -1,19 +1,22 @@
 // The gRPC peer transport (transport.h): NewGrpcTransport.
 //
-// Threads, per peer: one writer thread owns the peer's message stream (a sync
-// grpc::ClientWriter on Peer.Stream). It drains the peer's bounded queue, putting every
-// message waiting (up to max_batch_bytes) into one RaftBatch per Write; while a Write is
-// blocked by gRPC flow control new messages pile up in the queue and go out together in the
-// next batch, so the queue is the only buffer and its bound is the back-pressure: a full
-// queue drops new messages and reports the peer unreachable. When the stream breaks, the
-// writer drops what it was sending and what is queued (stale for raft by then), reports,
-// and reconnects after an exponential back-off (50 ms doubling to 1 s; reset by a
-// successful write), trying the peer's next URL if the last one never worked. gRPC's own
-// reconnect back-off is capped to the same 1 s. An idle stream writes an empty
-// batch every second, so a dead peer is noticed (and IsActive turns false) without traffic.
-// A sync writer on its own thread was chosen over a ClientWriteReactor: the loop above is a
-// dozen lines of straight code, and a blocking Write gives back-pressure for free; the cost
-// is one thread per peer, which for a handful of members is nothing.
+// Sending, per peer: one long-lived Peer.Stream call on gRPC's callback API (a
+// ClientWriteReactor), so no thread of ours sits between raft and the socket. Send()
+// appends to the peer's bounded queue and, if no write is in flight, moves everything
+// queued (up to max_batch_bytes) into one RaftBatch and starts its write right there, on
+// the raft thread: StartWrite does not block (gRPC writes to the socket inline when it
+// can, else buffers). When a write completes (OnWriteDone, on a gRPC thread), whatever was
+// queued meanwhile goes out as the next batch. At most one write is in flight, so the
+// queue is the only buffer and its bound is the back-pressure: a full queue drops new
+// messages and reports the peer unreachable. When the stream breaks, what it was sending
+// and what is queued is dropped (stale for raft by then), the peer is reported, and the
+// watchdog starts a new stream after an exponential back-off (50 ms doubling to 1 s; reset
+// by a successful write), trying the peer's next URL if the last one never worked. gRPC's
+// own reconnect back-off is capped to the same 1 s. A stream idle for a second gets an
+// empty batch from the watchdog, so a dead peer is noticed (and IsActive turns false)
+// without traffic. A write in flight longer than write_timeout_ms (peer not reading,
+// network gone) cancels the stream. A hold keeps each call (and its reactor) alive until
+// the stream is broken and its last write is done; Stop() waits for every call's OnDone.
 //
 // A MSG_SNAP goes to a per-peer snapshot thread (at most one snapshot in flight per peer;
 // another MSG_SNAP for that peer meanwhile is dropped, since raft waits for the report of
@@ -23,8 +26,9 @@
 //
 // One watchdog thread, every 20 ms: calls on_unreachable for peers flagged by a drop or a
 // broken stream (at most once per 100 ms per peer), cancels stream writes blocked longer
-// than write_timeout_ms, cancels inbound snapshots older than snapshot_timeout_ms, and
-// joins the threads of removed peers once they have exited.
+// than write_timeout_ms, (re)connects streams whose back-off has passed, probes idle
+// streams, cancels inbound snapshots older than snapshot_timeout_ms, and joins the
+// snapshot threads of removed peers once they have exited.
 // on_unreachable is only ever called from that thread, so Send() never calls back into the
 // raft thread's caller.
 //
@@ -57,8 +61,7 @@ struct GrpcTransportTestHooks {
   std::function<void(peerpb::SnapshotChunk&)> on_send_snapshot_chunk;
 };
 
-std::unique_ptr<Transport> NewGrpcTransportForTest(TransportOptions options,
-                                                   RaftReceiver* receiver,
+std::unique_ptr<Transport> NewGrpcTransportForTest(TransportOptions options, RaftReceiver* receiver,
                                                    SnapshotSource* source,
                                                    GrpcTransportTestHooks hooks);
 

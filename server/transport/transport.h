@@ -1,10 +1,11 @@
 // Peer transport: raft messages and snapshots between members, over gRPC streams on the
 // peer URLs (api/kvdpb/peer.proto).
 //
-// Sending never blocks the raft thread: Send() queues, per peer, and one writer per peer
-// drains its queue over a long-lived stream, reconnecting with back-off when the peer is
-// down. Delivery is best effort, as raft expects: a full queue drops messages, and the
-// raft thread is told through the report callbacks (ReportUnreachable). A MSG_SNAP message
+// Sending never blocks the raft thread: Send() queues, per peer, and starts a non-blocking
+// write of what is queued on the peer's long-lived stream when none is in flight; streams
+// reconnect with back-off when the peer is down. Delivery is best effort, as raft
+// expects: a full queue drops messages, and the raft thread is told through the report
+// callbacks (ReportUnreachable). A MSG_SNAP message
 // is not sent on the message stream: the transport asks the SnapshotSource for the state
 // files, streams them in chunks on a Snapshot call, and reports the outcome.
 //

@@ -84,7 +84,7 @@ class TestReceiver final : public RaftReceiver {
   }
 
   Inbox inbox;
-  std::vector<raftpb::Message> messages;                          // guarded by inbox.mu()
+  std::vector<raftpb::Message> messages;                           // guarded by inbox.mu()
   std::vector<std::pair<raftpb::Message, std::string>> snapshots;  // guarded by inbox.mu()
 };
 
@@ -292,7 +292,8 @@ TEST_F(GrpcTransportTest, ThreeMembersExchangeMessagesInOrder) {
       uint64_t from_a = 0;
       for (const auto& msg : m->receiver.messages) from_a += msg.from() == 1;
       return from_a == kCount;
-    })) << "member " << m->id << " got " << m->receiver.MessageCount() << " messages";
+    })) << "member "
+        << m->id << " got " << m->receiver.MessageCount() << " messages";
     std::lock_guard<std::mutex> lock(m->receiver.inbox.mu());
     uint64_t next = 0;
     for (const auto& msg : m->receiver.messages) {
@@ -369,12 +370,13 @@ TEST_F(GrpcTransportTest, PeerDownThenUpMessagesFlowAgain) {
   a->transport->Send({Msg(1, 2, 5000000)});
   ASSERT_TRUE(b->receiver.inbox.WaitUntil([&] {
     return !b->receiver.messages.empty() && b->receiver.messages.back().index() == 5000000;
-  })) << [&] {
-    std::string got;
-    for (const auto& m : b->receiver.messages) absl::StrAppend(&got, m.index(), " ");
-    return absl::StrCat("B got: ", got, "; A reported B unreachable ", a->UnreachableCount(2),
-                        " times");
-  }();
+  })) <<
+      [&] {
+        std::string got;
+        for (const auto& m : b->receiver.messages) absl::StrAppend(&got, m.index(), " ");
+        return absl::StrCat("B got: ", got, "; A reported B unreachable ", a->UnreachableCount(2),
+                            " times");
+      }();
   std::lock_guard<std::mutex> lock(b->receiver.inbox.mu());
   for (size_t i = 1; i < b->receiver.messages.size(); ++i) {
     EXPECT_LT(b->receiver.messages[i - 1].index(), b->receiver.messages[i].index());
@@ -552,8 +554,7 @@ TEST_F(GrpcTransportTest, CorruptedChunkIsRefusedAndTheNextSnapshotWorks) {
   std::lock_guard<std::mutex> lock(b->receiver.inbox.mu());
   ASSERT_EQ(b->receiver.snapshots.size(), 1u);
   EXPECT_EQ(b->receiver.snapshots[0].first.snapshot().metadata().index(), 43u);
-  EXPECT_TRUE(ReadFile(b->receiver.snapshots[0].second + "/kv.sst") ==
-              a->source.files["kv.sst"]);
+  EXPECT_TRUE(ReadFile(b->receiver.snapshots[0].second + "/kv.sst") == a->source.files["kv.sst"]);
 }
 
 TEST_F(GrpcTransportTest, TruncatedSnapshotStreamIsRefused) {
@@ -740,6 +741,86 @@ TEST_F(GrpcTransportTest, WriteBlockedByAPeerThatDoesNotReadIsBrokenAndReported)
   server->Shutdown(std::chrono::system_clock::now() + 5s);
 }
 
+// A peer that records how the messages it receives were batched: (first index, count) per
+// non-empty RaftBatch.
+class RecordingPeerService final : public peerpb::Peer::CallbackService {
+ public:
+  grpc::ServerReadReactor<peerpb::RaftBatch>* Stream(grpc::CallbackServerContext*,
+                                                     peerpb::StreamAck*) override {
+    return new Reactor(this);
+  }
+  Inbox inbox;
+  std::vector<std::pair<uint64_t, int>> batches;  // guarded by inbox.mu()
+  uint64_t messages = 0;                          // guarded by inbox.mu()
+
+ private:
+  class Reactor final : public grpc::ServerReadReactor<peerpb::RaftBatch> {
+   public:
+    explicit Reactor(RecordingPeerService* service) : service_(service) { StartRead(&batch_); }
+    void OnReadDone(bool ok) override {
+      if (!ok) {
+        Finish(grpc::Status::OK);
+        return;
+      }
+      if (batch_.messages_size() > 0) {
+        std::lock_guard<std::mutex> lock(service_->inbox.mu());
+        service_->batches.emplace_back(batch_.messages(0).index(), batch_.messages_size());
+        service_->messages += batch_.messages_size();
+        service_->inbox.Notify();
+      }
+      batch_.Clear();
+      StartRead(&batch_);
+    }
+    void OnDone() override { delete this; }
+
+   private:
+    RecordingPeerService* const service_;
+    peerpb::RaftBatch batch_;
+  };
+};
+
+// What one Send() gives a peer travels in one batch, whether or not a write is in flight
+// when it is called (batches are what the peer's stream costs per write).
+TEST_F(GrpcTransportTest, MessagesOfOneSendToAPeerTravelInOneBatch) {
+  RecordingPeerService recorder;
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&recorder);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  ASSERT_NE(port, 0);
+
+  Member* a = AddMember(1);
+  StartAll();
+  ASSERT_FALSE(HasFatalFailure());
+  a->transport->AddPeer(2, {absl::StrCat("http://127.0.0.1:", port)});
+  constexpr int kSends = 20;
+  constexpr int kPerSend = 10;
+  uint64_t index = 0;
+  for (int i = 0; i < kSends; ++i) {
+    std::vector<raftpb::Message> msgs;
+    for (int j = 0; j < kPerSend; ++j) msgs.push_back(Msg(1, 2, index++));
+    a->transport->Send(std::move(msgs));
+    if (i % 2 == 0) {
+      // Half of the sends find the stream idle, the others a write in flight (or queued).
+      ASSERT_TRUE(recorder.inbox.WaitUntil([&] { return recorder.messages == index; }));
+    }
+  }
+  ASSERT_TRUE(recorder.inbox.WaitUntil([&] { return recorder.messages == index; }));
+  std::lock_guard<std::mutex> lock(recorder.inbox.mu());
+  uint64_t next = 0;
+  for (const auto& [first, count] : recorder.batches) {
+    EXPECT_EQ(first, next) << "lost or reordered";
+    EXPECT_EQ(first % kPerSend, 0u) << "a Send's messages were split across batches";
+    EXPECT_EQ(count % kPerSend, 0) << "a Send's messages were split across batches";
+    next = first + count;
+  }
+  EXPECT_EQ(a->UnreachableCount(2), 0);
+  a->Stop();
+  server->Shutdown(std::chrono::system_clock::now() + 5s);
+}
+
 // The real thing end to end: the state files of one store travel to another member and
 // install there.
 TEST_F(GrpcTransportTest, StateSnapshotTravelsAndInstalls) {
@@ -843,8 +924,7 @@ TEST_F(GrpcTransportTest, Throughput) {
       a->transport->Send(std::move(msgs));
     }
     total += count;
-    ASSERT_TRUE(
-        b->receiver.inbox.WaitUntil([&] { return b->receiver.messages.size() == total; }));
+    ASSERT_TRUE(b->receiver.inbox.WaitUntil([&] { return b->receiver.messages.size() == total; }));
     secs = std::chrono::duration<double>(Clock::now() - start).count();
     std::printf("messages: %llu x %zu-byte entries in %.2f s: %.0f msg/s, %.1f MiB/s\n",
                 static_cast<unsigned long long>(count), payload, secs, count / secs,
