@@ -312,8 +312,10 @@ Node::~Node() {
     for (auto& [ctx, round] : read_rounds_) {
       for (auto& r : round.reads) dones.push_back(std::move(r.done));
     }
-    for (auto& batch : reads_ready_) {
-      for (auto& r : batch.reads) dones.push_back(std::move(r.done));
+    for (auto* batches : {&reads_ready_, &reads_pending_}) {
+      for (auto& batch : *batches) {
+        for (auto& r : batch.reads) dones.push_back(std::move(r.done));
+      }
     }
     for (auto& c : conf_changes_waiting_) dones.push_back(std::move(c.done));
     for (auto& [id, c] : conf_waiters_) dones.push_back(std::move(c.done));
@@ -769,6 +771,8 @@ void Node::HandleReady(raft::Ready rd) {
   // (a crash that loses the commit index but keeps their applied state is repaired at
   // start-up: see Start).
   bool persist_first = rd.must_sync || !snapshot_dir.empty();
+  std::deque<ApplyTask> inline_tasks;
+  std::vector<ReadBatch> inline_reads;
   if (persist_first) KVD_CHECK_OK(raft_log_->Persist(rd, snapshot_dir));
   if (!raft_leader_ && rd.must_sync && !rd.messages.empty()) {
     transport_->Send(std::move(rd.messages));
@@ -800,9 +804,21 @@ void Node::HandleReady(raft::Ready rd) {
       task.entries = std::move(rd.committed_entries);
       apply_queue_.push_back(std::move(task));
     }
+    // With the apply thread idle and nothing queued before them, a few entries are applied
+    // right here: waking the apply thread would cost a thread hand-off on their path.
+    if (!apply_busy_ && apply_queue_.size() == 1 && CanApplyInline(apply_queue_.front())) {
+      inline_tasks.swap(apply_queue_);
+      inline_reads.swap(reads_ready_);
+      apply_busy_ = true;
+    }
   }
   if (!persist_first) KVD_CHECK_OK(raft_log_->Persist(rd));
   if (!rd.must_sync && !rd.messages.empty()) transport_->Send(std::move(rd.messages));
+  if (!inline_tasks.empty()) {
+    ApplyTasks(inline_tasks, std::move(inline_reads));
+    absl::MutexLock lock(&mu_);
+    apply_busy_ = false;
+  }
   raw_->Advance();
 }
 
@@ -850,31 +866,47 @@ void Node::ExpireWaiters(absl::Time now) {
 // The apply thread
 
 void Node::ApplyLoop() {
-  std::vector<ReadBatch> reads_pending;  // read index known, not yet applied
   for (;;) {
     std::deque<ApplyTask> tasks;
+    std::vector<ReadBatch> reads;
     {
       absl::MutexLock lock(&mu_);
       auto work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stopping_ || !apply_queue_.empty() || !reads_ready_.empty();
+        return stopping_ || (!apply_busy_ && (!apply_queue_.empty() || !reads_ready_.empty()));
       };
       mu_.Await(absl::Condition(&work));
       if (stopping_) return;
       tasks.swap(apply_queue_);
-      for (ReadBatch& b : reads_ready_) reads_pending.push_back(std::move(b));
-      reads_ready_.clear();
+      reads.swap(reads_ready_);
+      apply_busy_ = true;
     }
-    for (ApplyTask& task : tasks) ApplyTaskNow(task);
-
-    uint64_t applied = kv_->applied_index();
-    std::vector<Done> ready;
-    std::erase_if(reads_pending, [&](ReadBatch& b) {
-      if (b.index > applied) return false;
-      for (PendingRead& r : b.reads) ready.push_back(std::move(r.done));
-      return true;
-    });
-    for (Done& d : ready) std::move(d)(absl::OkStatus());
+    ApplyTasks(tasks, std::move(reads));
+    absl::MutexLock lock(&mu_);
+    apply_busy_ = false;
   }
+}
+
+bool Node::CanApplyInline(const ApplyTask& task) {
+  // Small batches only (the raft thread stalls meanwhile), and never a snapshot or a
+  // membership change: applying one waits for the raft thread.
+  if (task.snapshot || task.entries.size() > kMaxInlineApplyEntries) return false;
+  return std::none_of(task.entries.begin(), task.entries.end(), [](const raftpb::Entry& e) {
+    return e.type() == raftpb::ENTRY_CONF_CHANGE;
+  });
+}
+
+void Node::ApplyTasks(std::deque<ApplyTask>& tasks, std::vector<ReadBatch> reads) {
+  for (ApplyTask& task : tasks) ApplyTaskNow(task);
+
+  for (ReadBatch& b : reads) reads_pending_.push_back(std::move(b));
+  uint64_t applied = kv_->applied_index();
+  std::vector<Done> ready;
+  std::erase_if(reads_pending_, [&](ReadBatch& b) {
+    if (b.index > applied) return false;
+    for (PendingRead& r : b.reads) ready.push_back(std::move(r.done));
+    return true;
+  });
+  for (Done& d : ready) std::move(d)(absl::OkStatus());
 }
 
 void Node::ApplyTaskNow(ApplyTask& task) {
