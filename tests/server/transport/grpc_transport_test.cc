@@ -55,8 +55,12 @@ class Inbox {
  public:
   template <typename Pred>
   bool WaitUntil(Pred pred) {
+    return WaitUntilFor(kWaitMax, pred);
+  }
+  template <typename Pred>
+  bool WaitUntilFor(std::chrono::milliseconds max, Pred pred) {
     std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, kWaitMax, [&] { return pred(); });
+    return cv_.wait_for(lock, max, [&] { return pred(); });
   }
   void Notify() { cv_.notify_all(); }
   std::mutex& mu() { return mu_; }
@@ -268,11 +272,41 @@ TEST(PeerUrlToTargetTest, AcceptsHttpHostPortOnly) {
   }
 }
 
+// Sends heartbeats from one member to another until one arrives: the stream is up. (What
+// is queued while a first connection attempt fails is dropped, as raft expects; a test
+// that counts messages must not send them before the stream is up.)
+void WaitStreamUp(Member* from, Member* to) {
+  auto deadline = Clock::now() + kWaitMax;
+  while (true) {
+    raftpb::Message m;
+    m.set_type(raftpb::MSG_HEARTBEAT);
+    m.set_from(from->id);
+    m.set_to(to->id);
+    from->transport->Send({m});
+    bool arrived = to->receiver.inbox.WaitUntilFor(100ms, [&] {
+      for (const auto& msg : to->receiver.messages) {
+        if (msg.from() == from->id && msg.type() == raftpb::MSG_HEARTBEAT) return true;
+      }
+      return false;
+    });
+    if (arrived) return;
+    ASSERT_LT(Clock::now(), deadline) << "no stream from " << from->id << " to " << to->id;
+  }
+}
+
 TEST_F(GrpcTransportTest, ThreeMembersExchangeMessagesInOrder) {
   Member* a = AddMember(1);
   Member* b = AddMember(2);
   Member* c = AddMember(3);
   StartAll();
+  ASSERT_FALSE(HasFatalFailure());
+  for (Member* m : {b, c}) {
+    WaitStreamUp(a, m);
+    ASSERT_FALSE(HasFatalFailure());
+  }
+  WaitStreamUp(b, a);
+  WaitStreamUp(b, c);
+  WaitStreamUp(c, a);
   ASSERT_FALSE(HasFatalFailure());
 
   constexpr uint64_t kCount = 2000;
@@ -290,7 +324,9 @@ TEST_F(GrpcTransportTest, ThreeMembersExchangeMessagesInOrder) {
   for (Member* m : {b, c}) {
     ASSERT_TRUE(m->receiver.inbox.WaitUntil([&] {
       uint64_t from_a = 0;
-      for (const auto& msg : m->receiver.messages) from_a += msg.from() == 1;
+      for (const auto& msg : m->receiver.messages) {
+        from_a += msg.from() == 1 && msg.type() == raftpb::MSG_APP;
+      }
       return from_a == kCount;
     })) << "member "
         << m->id << " got " << m->receiver.MessageCount() << " messages";
@@ -298,14 +334,18 @@ TEST_F(GrpcTransportTest, ThreeMembersExchangeMessagesInOrder) {
     uint64_t next = 0;
     for (const auto& msg : m->receiver.messages) {
       EXPECT_EQ(msg.to(), m->id);
-      if (msg.from() != 1) continue;
+      if (msg.from() != 1 || msg.type() != raftpb::MSG_APP) continue;
       ASSERT_EQ(msg.index(), next) << "lost or reordered at member " << m->id;
       ASSERT_EQ(msg.entries_size(), 1);
       EXPECT_EQ(msg.entries(0).data().size(), m->id == 2 ? 16u : 1000u);
       ++next;
     }
   }
-  ASSERT_TRUE(a->receiver.inbox.WaitUntil([&] { return a->receiver.messages.size() == 2; }));
+  ASSERT_TRUE(a->receiver.inbox.WaitUntil([&] {
+    int apps = 0;
+    for (const auto& msg : a->receiver.messages) apps += msg.type() == raftpb::MSG_APP;
+    return apps == 2;
+  }));
   ASSERT_TRUE(c->receiver.inbox.WaitUntil([&] {
     for (const auto& msg : c->receiver.messages) {
       if (msg.from() == 2 && msg.index() == 8) return true;
