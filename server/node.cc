@@ -751,8 +751,9 @@ void Node::HandleReady(raft::Ready rd) {
   }
   // A leader sends before its synced write (raft allows it: followers persist meanwhile);
   // a follower or candidate only after it. A Ready with nothing to sync (a new commit
-  // index, say) sends after handing its committed entries to the apply thread, which then
-  // gets a CPU before the woken peer writers: those messages acknowledge no new entry.
+  // index, say) sends after handing its committed entries to the apply thread (or applying
+  // them itself): those messages acknowledge no new entry, and Send writes to the socket on
+  // this thread.
   if (raft_leader_ && rd.must_sync && !rd.messages.empty()) {
     transport_->Send(std::move(rd.messages));
   }
