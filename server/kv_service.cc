@@ -21,12 +21,6 @@ bool IsSerializableTxn(const etcdserverpb::TxnRequest& txn) {
   return true;
 }
 
-grpc::ServerUnaryReactor* Reject(grpc::CallbackServerContext* ctx, const absl::Status& s) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  reactor->Finish(ToGrpc(s));
-  return reactor;
-}
-
 // Runs read after a ReadIndex unless serializable, then answers with its result.
 template <typename Response, typename Read>
 grpc::ServerUnaryReactor* ServeRead(Node* node, grpc::CallbackServerContext* ctx, bool serializable,
@@ -57,6 +51,11 @@ grpc::ServerUnaryReactor* ServeRead(Node* node, grpc::CallbackServerContext* ctx
 
 }  // namespace
 
+absl::Status Admit(const Node& node, const grpc::ServerContextBase& ctx, bool serializable_read) {
+  if (node.is_learner() && !serializable_read) return errors::RpcNotSupportedForLearner();
+  return CheckLeader(ctx, node.has_leader());
+}
+
 template <typename Response>
 void KvService::ProposeAndFinish(grpc::ServerUnaryReactor* reactor, internalpb::Request req,
                                  Response* resp) {
@@ -79,11 +78,8 @@ void KvService::ProposeAndFinish(grpc::ServerUnaryReactor* reactor, internalpb::
 grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* ctx,
                                            const etcdserverpb::RangeRequest* req,
                                            etcdserverpb::RangeResponse* resp) {
-  // A learner serves only serializable reads, as etcd's.
-  if (node_->is_learner() && !req->serializable()) {
-    return Reject(ctx, errors::RpcNotSupportedForLearner());
-  }
-  if (absl::Status s = CheckRangeRequest(*req); !s.ok()) return Reject(ctx, s);
+  if (absl::Status s = Admit(*node_, *ctx, req->serializable()); !s.ok()) return Answer(ctx, s);
+  if (absl::Status s = CheckRangeRequest(*req); !s.ok()) return Answer(ctx, s);
   return ServeRead(node_, ctx, req->serializable() || limits_.plant_local_reads, resp,
                    [req](const storage::mvcc::KvView& view) { return ApplyRange(view, *req); });
 }
@@ -91,9 +87,8 @@ grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* ctx,
 grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* ctx,
                                          const etcdserverpb::PutRequest* req,
                                          etcdserverpb::PutResponse* resp) {
-  // A learner serves only serializable reads, as etcd's.
-  if (node_->is_learner()) return Reject(ctx, errors::RpcNotSupportedForLearner());
-  if (absl::Status s = CheckPutRequest(*req); !s.ok()) return Reject(ctx, s);
+  if (absl::Status s = Admit(*node_, *ctx); !s.ok()) return Answer(ctx, s);
+  if (absl::Status s = CheckPutRequest(*req); !s.ok()) return Answer(ctx, s);
   internalpb::Request proposal;
   *proposal.mutable_put() = *req;
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
@@ -104,9 +99,8 @@ grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* ctx,
 grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* ctx,
                                                  const etcdserverpb::DeleteRangeRequest* req,
                                                  etcdserverpb::DeleteRangeResponse* resp) {
-  // A learner serves only serializable reads, as etcd's.
-  if (node_->is_learner()) return Reject(ctx, errors::RpcNotSupportedForLearner());
-  if (absl::Status s = CheckDeleteRequest(*req); !s.ok()) return Reject(ctx, s);
+  if (absl::Status s = Admit(*node_, *ctx); !s.ok()) return Answer(ctx, s);
+  if (absl::Status s = CheckDeleteRequest(*req); !s.ok()) return Answer(ctx, s);
   internalpb::Request proposal;
   *proposal.mutable_delete_range() = *req;
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
@@ -117,10 +111,9 @@ grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* ct
 grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* ctx,
                                          const etcdserverpb::TxnRequest* req,
                                          etcdserverpb::TxnResponse* resp) {
-  // A learner serves only serializable reads, as etcd's.
-  if (node_->is_learner()) return Reject(ctx, errors::RpcNotSupportedForLearner());
+  if (absl::Status s = Admit(*node_, *ctx); !s.ok()) return Answer(ctx, s);
   if (absl::Status s = CheckTxnRequest(*req, limits_.max_txn_ops); !s.ok()) {
-    return Reject(ctx, s);
+    return Answer(ctx, s);
   }
   if (IsReadOnlyTxn(*req)) {
     return ServeRead(
@@ -137,8 +130,7 @@ grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* ctx,
 grpc::ServerUnaryReactor* KvService::Compact(grpc::CallbackServerContext* ctx,
                                              const etcdserverpb::CompactionRequest* req,
                                              etcdserverpb::CompactionResponse* resp) {
-  // A learner serves only serializable reads, as etcd's.
-  if (node_->is_learner()) return Reject(ctx, errors::RpcNotSupportedForLearner());
+  if (absl::Status s = Admit(*node_, *ctx); !s.ok()) return Answer(ctx, s);
   internalpb::Request proposal;
   *proposal.mutable_compaction() = *req;
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();

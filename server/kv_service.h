@@ -27,6 +27,12 @@ struct RequestLimits {
   bool plant_local_reads = false;
 };
 
+// etcd's interceptor, before any check of a request (KV and Lease calls): a learner serves
+// only serializable reads, and a call that requires a leader (hasleader=true) fails on a
+// member that knows none.
+absl::Status Admit(const Node& node, const grpc::ServerContextBase& ctx,
+                   bool serializable_read = false);
+
 class KvService final : public etcdserverpb::KV::CallbackService {
  public:
   KvService(Node* node, RequestLimits limits) : node_(node), limits_(limits) {}
@@ -50,8 +56,7 @@ class KvService final : public etcdserverpb::KV::CallbackService {
  private:
   // Proposes req (already checked); answers with *resp, its header filled.
   template <typename Response>
-  void ProposeAndFinish(grpc::ServerUnaryReactor* reactor, internalpb::Request req,
-                        Response* resp);
+  void ProposeAndFinish(grpc::ServerUnaryReactor* reactor, internalpb::Request req, Response* resp);
 
   Node* const node_;
   const RequestLimits limits_;

@@ -30,12 +30,6 @@ absl::Status BadLeaderTransferee() {
   return absl::FailedPreconditionError("etcdserver: bad leader transferee");
 }
 
-grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* ctx, const absl::Status& s) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  reactor->Finish(ToGrpc(s));
-  return reactor;
-}
-
 void PutBigEndian32(std::string* dst, uint32_t v) {
   for (int shift = 24; shift >= 0; shift -= 8) dst->push_back(static_cast<char>(v >> shift));
 }
@@ -342,9 +336,9 @@ grpc::ServerUnaryReactor* MaintenanceService::Status(grpc::CallbackServerContext
   resp->set_raftappliedindex(applied);
   resp->set_islearner(node_->is_learner());
   absl::StatusOr<std::vector<etcdserverpb::AlarmMember>> alarms = LoadAlarms(engine);
-  if (!alarms.ok()) return Finish(ctx, alarms.status());
+  if (!alarms.ok()) return Answer(ctx, alarms.status());
   for (const etcdserverpb::AlarmMember& a : *alarms) resp->add_errors(AlarmStatusText(a));
-  return Finish(ctx, absl::OkStatus());
+  return Answer(ctx, absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* MaintenanceService::Alarm(grpc::CallbackServerContext* ctx,
@@ -466,16 +460,16 @@ void MaintenanceService::DefragmentNow(grpc::ServerUnaryReactor* reactor,
 grpc::ServerUnaryReactor* MaintenanceService::MoveLeader(grpc::CallbackServerContext* ctx,
                                                          const etcdserverpb::MoveLeaderRequest* req,
                                                          etcdserverpb::MoveLeaderResponse* resp) {
-  if (!node_->is_leader()) return Finish(ctx, errors::NotLeader());
+  if (!node_->is_leader()) return Answer(ctx, errors::NotLeader());
   uint64_t target = req->targetid();
   bool voter = false;
   for (const etcdserverpb::Member& m : node_->Members()) {
     if (m.id() == target && !m.islearner()) voter = true;
   }
-  if (!voter) return Finish(ctx, BadLeaderTransferee());
+  if (!voter) return Answer(ctx, BadLeaderTransferee());
   if (target == node_->member_id()) {
     FillHeader(resp->mutable_header());
-    return Finish(ctx, absl::OkStatus());
+    return Answer(ctx, absl::OkStatus());
   }
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   node_->TransferLeadership(target, [this, reactor, resp](absl::Status s) {

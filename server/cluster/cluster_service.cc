@@ -51,12 +51,6 @@ bool ValidPeerUrl(std::string_view url) {
   return HasHostPort(authority);
 }
 
-grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* ctx, const absl::Status& s) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  reactor->Finish(ToGrpc(s));
-  return reactor;
-}
-
 // "http://host:port" → "host:port" for a gRPC channel.
 std::string ChannelTarget(std::string_view url) {
   size_t sep = url.find("://");
@@ -107,11 +101,11 @@ grpc::ServerUnaryReactor* ClusterService::MemberAdd(grpc::CallbackServerContext*
                                                     const etcdserverpb::MemberAddRequest* req,
                                                     etcdserverpb::MemberAddResponse* resp) {
   absl::StatusOr<std::vector<std::string>> urls = ParsePeerUrls(req->peerurls());
-  if (!urls.ok()) return Finish(ctx, urls.status());
+  if (!urls.ok()) return Answer(ctx, urls.status());
   if (req->islearner()) {
     // etcd allows one learner at a time (membership.maxLearners).
     for (const etcdserverpb::Member& m : node_->Members()) {
-      if (m.islearner()) return Finish(ctx, TooManyLearners());
+      if (m.islearner()) return Answer(ctx, TooManyLearners());
     }
   }
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
@@ -145,7 +139,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberUpdate(grpc::CallbackServerConte
                                                        const etcdserverpb::MemberUpdateRequest* req,
                                                        etcdserverpb::MemberUpdateResponse* resp) {
   absl::StatusOr<std::vector<std::string>> urls = ParsePeerUrls(req->peerurls());
-  if (!urls.ok()) return Finish(ctx, urls.status());
+  if (!urls.ok()) return Answer(ctx, urls.status());
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   node_->UpdateMember(req->id(), std::move(*urls), [this, reactor, resp](absl::Status s) {
     if (s.ok()) FillMembers(resp);

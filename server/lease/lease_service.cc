@@ -7,6 +7,7 @@
 
 #include "api/errors.h"
 #include "server/grpc_status.h"
+#include "server/kv_service.h"
 
 namespace kvd::server::lease {
 namespace {
@@ -17,24 +18,22 @@ bool IsForwarded(const grpc::CallbackServerContext* ctx) {
   return ctx->client_metadata().count(kForwardedMetadata) > 0;
 }
 
-grpc::ServerUnaryReactor* Reject(grpc::CallbackServerContext* ctx, const absl::Status& s) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  reactor->Finish(ToGrpc(s));
-  return reactor;
-}
-
-using KeepAliveReactorBase =
-    grpc::ServerBidiReactor<etcdserverpb::LeaseKeepAliveRequest,
-                            etcdserverpb::LeaseKeepAliveResponse>;
+using KeepAliveReactorBase = grpc::ServerBidiReactor<etcdserverpb::LeaseKeepAliveRequest,
+                                                     etcdserverpb::LeaseKeepAliveResponse>;
 
 // Answers each keep-alive in order: read, renew, write, read... One read or one write is
 // outstanding at a time, and none while a renewal is pending, so done callbacks never race
 // with OnDone.
 class KeepAliveReactor final : public KeepAliveReactorBase {
  public:
-  KeepAliveReactor(LeaseService* service, bool forwarded)
+  // A stream refused at its start (refusal not OK) ends at once with that status.
+  KeepAliveReactor(LeaseService* service, bool forwarded, const absl::Status& refusal)
       : service_(service), forwarded_(forwarded) {
-    StartRead(&req_);
+    if (refusal.ok()) {
+      StartRead(&req_);
+    } else {
+      Finish(ToGrpc(refusal));
+    }
   }
 
   void OnReadDone(bool ok) override {
@@ -105,7 +104,8 @@ void LeaseService::FillHeader(etcdserverpb::ResponseHeader* header) const {
 grpc::ServerUnaryReactor* LeaseService::LeaseGrant(grpc::CallbackServerContext* ctx,
                                                    const etcdserverpb::LeaseGrantRequest* req,
                                                    etcdserverpb::LeaseGrantResponse* resp) {
-  if (req->ttl() > kMaxLeaseTtlSeconds) return Reject(ctx, errors::LeaseTtlTooLarge());
+  if (absl::Status s = Admit(*node_, *ctx); !s.ok()) return Answer(ctx, s);
+  if (req->ttl() > kMaxLeaseTtlSeconds) return Answer(ctx, errors::LeaseTtlTooLarge());
   internalpb::Request proposal;
   etcdserverpb::LeaseGrantRequest* grant = proposal.mutable_lease_grant();
   grant->set_ttl(std::max(req->ttl(), lessor_->options().min_ttl_s));
@@ -121,6 +121,7 @@ grpc::ServerUnaryReactor* LeaseService::LeaseGrant(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* LeaseService::LeaseRevoke(grpc::CallbackServerContext* ctx,
                                                     const etcdserverpb::LeaseRevokeRequest* req,
                                                     etcdserverpb::LeaseRevokeResponse* resp) {
+  if (absl::Status s = Admit(*node_, *ctx); !s.ok()) return Answer(ctx, s);
   internalpb::Request proposal;
   proposal.mutable_lease_revoke()->set_id(req->id());
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
@@ -131,10 +132,9 @@ grpc::ServerUnaryReactor* LeaseService::LeaseRevoke(grpc::CallbackServerContext*
   return reactor;
 }
 
-grpc::ServerBidiReactor<etcdserverpb::LeaseKeepAliveRequest,
-                        etcdserverpb::LeaseKeepAliveResponse>*
+grpc::ServerBidiReactor<etcdserverpb::LeaseKeepAliveRequest, etcdserverpb::LeaseKeepAliveResponse>*
 LeaseService::LeaseKeepAlive(grpc::CallbackServerContext* ctx) {
-  return new KeepAliveReactor(this, IsForwarded(ctx));
+  return new KeepAliveReactor(this, IsForwarded(ctx), Admit(*node_, *ctx));
 }
 
 absl::StatusOr<std::string> LeaseService::ForwardTarget(bool forwarded) const {
@@ -174,6 +174,7 @@ void LeaseService::Renew(int64_t id, bool forwarded, RenewDone done) {
 grpc::ServerUnaryReactor* LeaseService::LeaseTimeToLive(
     grpc::CallbackServerContext* ctx, const etcdserverpb::LeaseTimeToLiveRequest* req,
     etcdserverpb::LeaseTimeToLiveResponse* resp) {
+  if (absl::Status s = Admit(*node_, *ctx); !s.ok()) return Answer(ctx, s);
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   if (!lessor_->is_leader()) {
     // Only the leader knows how long a lease has left.
@@ -230,6 +231,7 @@ grpc::ServerUnaryReactor* LeaseService::LeaseTimeToLive(
 grpc::ServerUnaryReactor* LeaseService::LeaseLeases(grpc::CallbackServerContext* ctx,
                                                     const etcdserverpb::LeaseLeasesRequest* req,
                                                     etcdserverpb::LeaseLeasesResponse* resp) {
+  if (absl::Status s = Admit(*node_, *ctx); !s.ok()) return Answer(ctx, s);
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   node_->ReadIndex([this, reactor, resp](absl::Status ready) {
     if (!ready.ok()) {

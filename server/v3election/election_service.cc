@@ -55,12 +55,6 @@ TxnRequest ResignTxn(const std::string& key, int64_t rev) {
   return txn;
 }
 
-grpc::ServerUnaryReactor* Reject(grpc::CallbackServerContext* ctx, const absl::Status& s) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  reactor->Finish(ToGrpc(s));
-  return reactor;
-}
-
 // One Campaign call. All methods run on the executor.
 class CampaignCall : public std::enable_shared_from_this<CampaignCall> {
  public:
@@ -319,8 +313,8 @@ class ObserveReactor final : public grpc::ServerWriteReactor<v3electionpb::Leade
 grpc::ServerUnaryReactor* ElectionService::Campaign(grpc::CallbackServerContext* ctx,
                                                     const v3electionpb::CampaignRequest* req,
                                                     v3electionpb::CampaignResponse* resp) {
-  if (absl::Status s = v3lock::CheckLeader(ctx, *recipes_->node()); !s.ok()) {
-    return Reject(ctx, s);
+  if (absl::Status s = CheckLeader(*ctx, recipes_->node()->has_leader()); !s.ok()) {
+    return Answer(ctx, s);
   }
   auto call = std::make_shared<CampaignCall>(recipes_, *req, resp);
   auto* reactor = new v3lock::CancelableReactor(recipes_, [call] { call->Cancel(); });
@@ -332,10 +326,10 @@ grpc::ServerUnaryReactor* ElectionService::Campaign(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* ElectionService::Proclaim(grpc::CallbackServerContext* ctx,
                                                     const v3electionpb::ProclaimRequest* req,
                                                     v3electionpb::ProclaimResponse* resp) {
-  if (absl::Status s = v3lock::CheckLeader(ctx, *recipes_->node()); !s.ok()) {
-    return Reject(ctx, s);
+  if (absl::Status s = CheckLeader(*ctx, recipes_->node()->has_leader()); !s.ok()) {
+    return Answer(ctx, s);
   }
-  if (!req->has_leader()) return Reject(ctx, v3lock::MissingLeaderKey());
+  if (!req->has_leader()) return Answer(ctx, v3lock::MissingLeaderKey());
   const v3electionpb::LeaderKey& leader = req->leader();
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   recipes_->Txn(ProclaimTxn(leader.key(), leader.rev(), req->value(), leader.lease()),
@@ -351,8 +345,8 @@ grpc::ServerUnaryReactor* ElectionService::Proclaim(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* ElectionService::Leader(grpc::CallbackServerContext* ctx,
                                                   const v3electionpb::LeaderRequest* req,
                                                   v3electionpb::LeaderResponse* resp) {
-  if (absl::Status s = v3lock::CheckLeader(ctx, *recipes_->node()); !s.ok()) {
-    return Reject(ctx, s);
+  if (absl::Status s = CheckLeader(*ctx, recipes_->node()->has_leader()); !s.ok()) {
+    return Answer(ctx, s);
   }
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   recipes_->Range(FirstCreate(req->name() + "/"), [reactor, resp](absl::StatusOr<RangeResponse> r) {
@@ -372,7 +366,7 @@ grpc::ServerWriteReactor<v3electionpb::LeaderResponse>* ElectionService::Observe
   auto call = std::make_shared<ObserveCall>(recipes_, req->name());
   auto* reactor = new ObserveReactor(recipes_, call);
   call->set_reactor(reactor);
-  if (absl::Status s = v3lock::CheckLeader(ctx, *recipes_->node()); !s.ok()) {
+  if (absl::Status s = CheckLeader(*ctx, recipes_->node()->has_leader()); !s.ok()) {
     recipes_->Post([call, s] { call->FailAtStart(s); });
     return reactor;
   }
@@ -383,10 +377,10 @@ grpc::ServerWriteReactor<v3electionpb::LeaderResponse>* ElectionService::Observe
 grpc::ServerUnaryReactor* ElectionService::Resign(grpc::CallbackServerContext* ctx,
                                                   const v3electionpb::ResignRequest* req,
                                                   v3electionpb::ResignResponse* resp) {
-  if (absl::Status s = v3lock::CheckLeader(ctx, *recipes_->node()); !s.ok()) {
-    return Reject(ctx, s);
+  if (absl::Status s = CheckLeader(*ctx, recipes_->node()->has_leader()); !s.ok()) {
+    return Answer(ctx, s);
   }
-  if (!req->has_leader()) return Reject(ctx, v3lock::MissingLeaderKey());
+  if (!req->has_leader()) return Answer(ctx, v3lock::MissingLeaderKey());
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   recipes_->Txn(ResignTxn(req->leader().key(), req->leader().rev()),
                 [reactor, resp](absl::StatusOr<TxnResponse> t) {

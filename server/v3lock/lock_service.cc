@@ -6,7 +6,6 @@
 
 #include "api/errors.h"
 #include "server/grpc_status.h"
-#include "server/watch/watch_service.h"
 
 namespace kvd::server::v3lock {
 namespace {
@@ -163,23 +162,13 @@ class LockCall : public std::enable_shared_from_this<LockCall> {
   std::shared_ptr<DeletesWaiter> waiter_;
 };
 
-grpc::ServerUnaryReactor* Reject(grpc::CallbackServerContext* ctx, const absl::Status& s) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  reactor->Finish(ToGrpc(s));
-  return reactor;
-}
-
 }  // namespace
-
-absl::Status CheckLeader(const grpc::CallbackServerContext* ctx, const Node& node) {
-  if (watch::RequiresLeader(ctx) && !node.has_leader()) return errors::NoLeader();
-  return absl::OkStatus();
-}
 
 grpc::ServerUnaryReactor* LockService::Lock(grpc::CallbackServerContext* ctx,
                                             const v3lockpb::LockRequest* req,
                                             v3lockpb::LockResponse* resp) {
-  if (absl::Status s = CheckLeader(ctx, *recipes_->node()); !s.ok()) return Reject(ctx, s);
+  if (absl::Status s = CheckLeader(*ctx, recipes_->node()->has_leader()); !s.ok())
+    return Answer(ctx, s);
   auto call = std::make_shared<LockCall>(recipes_, *req, resp);
   auto* reactor = new CancelableReactor(recipes_, [call] { call->Cancel(); });
   call->set_reactor(reactor);
@@ -190,7 +179,8 @@ grpc::ServerUnaryReactor* LockService::Lock(grpc::CallbackServerContext* ctx,
 grpc::ServerUnaryReactor* LockService::Unlock(grpc::CallbackServerContext* ctx,
                                               const v3lockpb::UnlockRequest* req,
                                               v3lockpb::UnlockResponse* resp) {
-  if (absl::Status s = CheckLeader(ctx, *recipes_->node()); !s.ok()) return Reject(ctx, s);
+  if (absl::Status s = CheckLeader(*ctx, recipes_->node()->has_leader()); !s.ok())
+    return Answer(ctx, s);
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   TxnRequest txn;
   txn.add_success()->mutable_request_delete_range()->set_key(req->key());

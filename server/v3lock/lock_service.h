@@ -56,10 +56,6 @@ class LockService final : public v3lockpb::Lock::CallbackService {
   Recipes* const recipes_;
 };
 
-// Fails with errors::NoLeader() if the call carries hasleader=true and the member has no
-// leader.
-absl::Status CheckLeader(const grpc::CallbackServerContext* ctx, const Node& node);
-
 }  // namespace kvd::server::v3lock
 
 #endif  // KVD_SERVER_V3LOCK_LOCK_SERVICE_H_

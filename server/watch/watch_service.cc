@@ -110,15 +110,9 @@ class WatchReactor final
 
 }  // namespace
 
-bool RequiresLeader(const grpc::CallbackServerContext* ctx) {
-  const auto& md = ctx->client_metadata();
-  auto it = md.find("hasleader");
-  return it != md.end() && it->second == "true";
-}
-
 grpc::ServerBidiReactor<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>*
 WatchService::Watch(grpc::CallbackServerContext* ctx) {
-  bool requires_leader = RequiresLeader(ctx);
+  bool requires_leader = RequiresLeader(*ctx);
   bool has_leader = !requires_leader || !has_leader_ || has_leader_();
   return new WatchReactor(hub_, requires_leader, has_leader);
 }

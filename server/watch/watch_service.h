@@ -15,9 +15,6 @@
 
 namespace kvd::server::watch {
 
-// Whether a call carries etcd's "require leader" metadata (hasleader=true).
-bool RequiresLeader(const grpc::CallbackServerContext* ctx);
-
 class WatchService final : public etcdserverpb::Watch::CallbackService {
  public:
   WatchService(WatchHub* hub, std::function<bool()> has_leader)
