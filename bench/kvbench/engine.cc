@@ -1,15 +1,25 @@
 #include "bench/kvbench/engine.h"
 
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
+#include "grpcpp/create_channel_posix.h"
 
 namespace kvbench {
 namespace {
@@ -30,6 +40,66 @@ constexpr absl::Duration kPollInterval = absl::Milliseconds(10);
 constexpr int kPollsPerDraw = 20;
 // Beyond --timeout, how long the end of a run may wait for streams and pollers.
 constexpr absl::Duration kShutdownSlack = absl::Seconds(2);
+
+// One non-blocking connect to `ai` within `timeout`: the connected socket, or -1 with errno.
+int ConnectOne(const addrinfo& ai, absl::Duration timeout) {
+  int fd = socket(ai.ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  int err = 0;
+  if (connect(fd, ai.ai_addr, ai.ai_addrlen) != 0) {
+    err = errno;
+    if (err == EINPROGRESS) {
+      pollfd p{.fd = fd, .events = POLLOUT, .revents = 0};
+      const int ms = static_cast<int>(absl::ToInt64Milliseconds(timeout));
+      if (poll(&p, 1, std::max(ms, 0)) == 1) {
+        socklen_t len = sizeof(err);
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      } else {
+        err = ETIMEDOUT;
+      }
+    }
+  }
+  if (err != 0) {
+    close(fd);
+    errno = err;
+    return -1;
+  }
+  int one = 1;  // as gRPC sets on its own sockets
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  return fd;
+}
+
+// A TCP connection to `endpoint` (host:port, [v6]:port), trying each address in turn.
+absl::StatusOr<int> Dial(const std::string& endpoint, absl::Duration timeout) {
+  const size_t colon = endpoint.rfind(':');
+  if (colon == std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat("endpoint ", endpoint, ": want host:port"));
+  }
+  absl::string_view host(endpoint.data(), colon);
+  if (absl::ConsumePrefix(&host, "[")) absl::ConsumeSuffix(&host, "]");
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* addrs = nullptr;
+  const int rc =
+      getaddrinfo(std::string(host).c_str(), endpoint.c_str() + colon + 1, &hints, &addrs);
+  if (rc != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("endpoint ", endpoint, " unreachable: ", gai_strerror(rc)));
+  }
+  const absl::Time deadline = absl::Now() + timeout;
+  int fd = -1;
+  int err = 0;
+  for (const addrinfo* ai = addrs; ai != nullptr && fd < 0; ai = ai->ai_next) {
+    fd = ConnectOne(*ai, deadline - absl::Now());
+    err = errno;
+  }
+  freeaddrinfo(addrs);
+  if (fd < 0) {
+    return absl::UnavailableError(
+        absl::StrCat("endpoint ", endpoint, " unreachable: ", std::strerror(err)));
+  }
+  return fd;
+}
 
 }  // namespace
 
@@ -70,7 +140,8 @@ absl::Status Engine::Connect() {
     Conn c;
     c.endpoint = options_.endpoints[i % options_.endpoints.size()];
     grpc::ChannelArguments args;
-    // A private subchannel pool: each Conn is its own TCP connection even to one endpoint.
+    // Without --direct: a private subchannel pool, so each Conn is its own TCP connection
+    // even to one endpoint.
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     args.SetMaxReceiveMessageSize(-1);
     // kvbench never retries: no retry filter buffering every call's messages.
@@ -79,7 +150,15 @@ absl::Status Engine::Connect() {
     // filters), but with deadlines still enforced on the client side.
     args.SetInt(GRPC_ARG_MINIMAL_STACK, 1);
     args.SetInt(GRPC_ARG_ENABLE_DEADLINE_CHECKS, 1);
-    c.channel = grpc::CreateCustomChannel(c.endpoint, grpc::InsecureChannelCredentials(), args);
+    // No channelz: it counts every call (atomics and a clock read) for nobody to see.
+    args.SetInt(GRPC_ARG_ENABLE_CHANNELZ, 0);
+    if (options_.direct) {
+      absl::StatusOr<int> fd = Dial(c.endpoint, options_.dial_timeout);
+      if (!fd.ok()) return fd.status();
+      c.channel = grpc::CreateCustomInsecureChannelFromFd(c.endpoint, *fd, args);
+    } else {
+      c.channel = grpc::CreateCustomChannel(c.endpoint, grpc::InsecureChannelCredentials(), args);
+    }
     c.kv = etcdserverpb::KV::NewStub(c.channel);
     c.watch = etcdserverpb::Watch::NewStub(c.channel);
     c.lease = etcdserverpb::Lease::NewStub(c.channel);

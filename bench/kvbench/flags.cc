@@ -15,6 +15,10 @@ ABSL_FLAG(absl::Duration, duration, absl::Seconds(10), "how long to run (when --
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(5), "deadline of every RPC");
 ABSL_FLAG(absl::Duration, dial_timeout, absl::Seconds(5),
           "how long every endpoint has to answer Maintenance.Status before the run");
+ABSL_FLAG(bool, direct, true,
+          "kvbench opens each connection's TCP socket itself and runs gRPC directly on it "
+          "(no resolver, load balancer or reconnection: a lost connection fails its calls "
+          "for the rest of the run); false: gRPC's own channel, which reconnects");
 ABSL_FLAG(bool, json, false, "print one JSON object instead of the table");
 ABSL_FLAG(bool, progress, true, "progress bar on stderr (only when stderr is a terminal)");
 ABSL_FLAG(uint64_t, seed, 1, "random seed (keys, operation mix)");

@@ -17,6 +17,7 @@ ABSL_DECLARE_FLAG(int64_t, total);
 ABSL_DECLARE_FLAG(absl::Duration, duration);
 ABSL_DECLARE_FLAG(absl::Duration, timeout);
 ABSL_DECLARE_FLAG(absl::Duration, dial_timeout);
+ABSL_DECLARE_FLAG(bool, direct);
 ABSL_DECLARE_FLAG(bool, json);
 ABSL_DECLARE_FLAG(bool, progress);
 ABSL_DECLARE_FLAG(uint64_t, seed);

@@ -83,6 +83,7 @@ int Main(int argc, char** argv) {
   opt.duration = absl::GetFlag(FLAGS_duration);
   opt.timeout = absl::GetFlag(FLAGS_timeout);
   opt.dial_timeout = absl::GetFlag(FLAGS_dial_timeout);
+  opt.direct = absl::GetFlag(FLAGS_direct);
   opt.progress = absl::GetFlag(FLAGS_progress) && isatty(STDERR_FILENO);
   if (opt.endpoints.empty()) return Fail(kExitUsage, "--endpoints is empty");
   if (opt.conns < 1 || opt.clients < 0 || opt.threads < 1 || opt.total < 0) {

@@ -26,6 +26,7 @@ RUN_TIMEOUT_S = 60
 WORKLOADS = {
     "put": ["--clients=8", "--conns=2", "--key-space=100", "--val-size=64"],
     "put_two_threads": ["--clients=8", "--conns=3", "--threads=2"],
+    "put_grpc_channel": ["--clients=8", "--conns=2", "--direct=false"],
     "put_txn_batches": ["--clients=4", "--total=50", "--puts-per-txn=20", "--sequential-keys",
                         "--key-space=1000", "--key-prefix=/kvbench-bulk/"],
     "put_sequential_total": ["--clients=4", "--total=200", "--sequential-keys"],
