@@ -14,89 +14,162 @@ absl::Status FromGrpc(const grpc::Status& s) {
   return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
 }
 
-void Prepare(grpc::ClientContext* ctx, int64_t timeout_ms) {
-  ctx->AddMetadata(kForwardedMetadata, "1");
-  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
-}
+}  // namespace
+
+// What both kinds of forwarded call share: a context registered with the forwarder from
+// Launch to Finish, and an answer given once the call is gone.
+class ForwardedCall {
+ public:
+  virtual ~ForwardedCall() = default;
+
+  // Starts the call on the leader at address; answers at once if the forwarder is
+  // stopping. Deletes itself when done.
+  void Launch(LeaderForwarder* forwarder, const std::string& address, int64_t timeout_ms) {
+    forwarder_ = forwarder;
+    ctx_.AddMetadata(kForwardedMetadata, "1");
+    ctx_.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
+    etcdserverpb::Lease::Stub* stub = forwarder->Begin(address, &ctx_, &id_);
+    if (stub == nullptr) {
+      Answer(absl::UnavailableError("etcdserver: server stopped"));
+      delete this;
+      return;
+    }
+    Start(stub);
+  }
+
+ protected:
+  virtual void Start(etcdserverpb::Lease::Stub* stub) = 0;
+  // Gives the call's outcome to its caller (s: the call's status when it failed).
+  virtual void Answer(const absl::Status& s) = 0;
+
+  // The call is over (its last gRPC callback): answer, free it, release the forwarder.
+  void Finish(const absl::Status& s) {
+    Answer(s);
+    LeaderForwarder* forwarder = forwarder_;
+    forwarder->Ending(id_);
+    delete this;
+    forwarder->Ended();
+  }
+
+  grpc::ClientContext ctx_;
+
+ private:
+  LeaderForwarder* forwarder_ = nullptr;
+  uint64_t id_ = 0;
+};
+
+namespace {
 
 // One request on a LeaseKeepAlive stream: write it and half-close, read the answer, done.
 class ForwardedKeepAlive final
-    : public grpc::ClientBidiReactor<etcdserverpb::LeaseKeepAliveRequest,
+    : public ForwardedCall,
+      public grpc::ClientBidiReactor<etcdserverpb::LeaseKeepAliveRequest,
                                      etcdserverpb::LeaseKeepAliveResponse> {
  public:
-  ForwardedKeepAlive(std::shared_ptr<etcdserverpb::Lease::Stub> stub, int64_t id,
-                     int64_t timeout_ms,
-                     absl::AnyInvocable<void(absl::StatusOr<int64_t>) &&> done)
-      : stub_(std::move(stub)), done_(std::move(done)) {
-    Prepare(&ctx_, timeout_ms);
-    req_.set_id(id);
-    stub_->async()->LeaseKeepAlive(&ctx_, this);
+  using Done = absl::AnyInvocable<void(absl::StatusOr<int64_t>) &&>;
+
+  ForwardedKeepAlive(int64_t id, Done done) : done_(std::move(done)) { req_.set_id(id); }
+
+  void OnReadDone(bool ok) override { answered_ = ok; }
+  void OnWriteDone(bool) override {}
+  void OnDone(const grpc::Status& s) override { Finish(FromGrpc(s)); }
+
+ private:
+  void Start(etcdserverpb::Lease::Stub* stub) override {
+    stub->async()->LeaseKeepAlive(&ctx_, this);
     StartWriteLast(&req_, grpc::WriteOptions());
     StartRead(&resp_);
     StartCall();
   }
 
-  void OnReadDone(bool ok) override { answered_ = ok; }
-  void OnWriteDone(bool) override {}
-
-  void OnDone(const grpc::Status& s) override {
+  void Answer(const absl::Status& s) override {
     if (answered_) {
       std::move(done_)(resp_.ttl());
     } else if (!s.ok()) {
-      std::move(done_)(FromGrpc(s));
+      std::move(done_)(s);
     } else {
       std::move(done_)(absl::UnavailableError("etcdserver: leader changed"));
     }
-    delete this;
   }
 
- private:
-  std::shared_ptr<etcdserverpb::Lease::Stub> stub_;
-  absl::AnyInvocable<void(absl::StatusOr<int64_t>) &&> done_;
-  grpc::ClientContext ctx_;
+  Done done_;
   etcdserverpb::LeaseKeepAliveRequest req_;
   etcdserverpb::LeaseKeepAliveResponse resp_;
   bool answered_ = false;
 };
 
+class ForwardedTimeToLive final : public ForwardedCall {
+ public:
+  using Done = absl::AnyInvocable<void(absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse>) &&>;
+
+  ForwardedTimeToLive(const etcdserverpb::LeaseTimeToLiveRequest& req, Done done)
+      : req_(req), done_(std::move(done)) {}
+
+ private:
+  void Start(etcdserverpb::Lease::Stub* stub) override {
+    stub->async()->LeaseTimeToLive(&ctx_, &req_, &resp_,
+                                   [this](grpc::Status s) { Finish(FromGrpc(s)); });
+  }
+
+  void Answer(const absl::Status& s) override {
+    if (s.ok()) {
+      std::move(done_)(std::move(resp_));
+    } else {
+      std::move(done_)(s);
+    }
+  }
+
+  etcdserverpb::LeaseTimeToLiveRequest req_;
+  etcdserverpb::LeaseTimeToLiveResponse resp_;
+  Done done_;
+};
+
 }  // namespace
 
-std::shared_ptr<etcdserverpb::Lease::Stub> LeaderForwarder::StubFor(const std::string& address) {
+LeaderForwarder::~LeaderForwarder() {
   absl::MutexLock lock(&mu_);
-  if (stub_ == nullptr || address_ != address) {
-    address_ = address;
-    stub_ = std::shared_ptr<etcdserverpb::Lease::Stub>(etcdserverpb::Lease::NewStub(
-        grpc::CreateChannel(address, grpc::InsecureChannelCredentials())));
+  stopping_ = true;
+  for (auto& [id, ctx] : in_flight_) ctx->TryCancel();
+  auto idle = [this]()
+                  ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return in_flight_.empty() && ending_ == 0; };
+  mu_.Await(absl::Condition(&idle));
+  // The channels go now, on this thread, after their last call.
+}
+
+etcdserverpb::Lease::Stub* LeaderForwarder::Begin(const std::string& address,
+                                                  grpc::ClientContext* ctx, uint64_t* id) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return nullptr;
+  std::unique_ptr<etcdserverpb::Lease::Stub>& stub = stubs_[address];
+  if (stub == nullptr) {
+    stub = etcdserverpb::Lease::NewStub(
+        grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
   }
-  return stub_;
+  *id = ++next_id_;
+  in_flight_.emplace(*id, ctx);
+  return stub.get();
+}
+
+void LeaderForwarder::Ending(uint64_t id) {
+  absl::MutexLock lock(&mu_);
+  in_flight_.erase(id);
+  ++ending_;
+}
+
+void LeaderForwarder::Ended() {
+  absl::MutexLock lock(&mu_);
+  --ending_;
 }
 
 void LeaderForwarder::Renew(const std::string& address, int64_t id,
                             absl::AnyInvocable<void(absl::StatusOr<int64_t>) &&> done) {
-  new ForwardedKeepAlive(StubFor(address), id, timeout_ms_, std::move(done));
+  (new ForwardedKeepAlive(id, std::move(done)))->Launch(this, address, timeout_ms_);
 }
 
 void LeaderForwarder::TimeToLive(
     const std::string& address, const etcdserverpb::LeaseTimeToLiveRequest& req,
     absl::AnyInvocable<void(absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse>) &&> done) {
-  struct Call {
-    std::shared_ptr<etcdserverpb::Lease::Stub> stub;
-    grpc::ClientContext ctx;
-    etcdserverpb::LeaseTimeToLiveRequest req;
-    etcdserverpb::LeaseTimeToLiveResponse resp;
-    absl::AnyInvocable<void(absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse>) &&> done;
-  };
-  auto* call = new Call{StubFor(address), {}, req, {}, std::move(done)};
-  Prepare(&call->ctx, timeout_ms_);
-  call->stub->async()->LeaseTimeToLive(&call->ctx, &call->req, &call->resp,
-                                       [call](grpc::Status s) {
-                                         if (s.ok()) {
-                                           std::move(call->done)(std::move(call->resp));
-                                         } else {
-                                           std::move(call->done)(FromGrpc(s));
-                                         }
-                                         delete call;
-                                       });
+  (new ForwardedTimeToLive(req, std::move(done)))->Launch(this, address, timeout_ms_);
 }
 
 }  // namespace kvd::server::lease
