@@ -142,16 +142,14 @@ class Node : private RaftReceiver, private SnapshotSource {
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
 
-  // Replicates req and applies it after every earlier entry. done runs exactly once, on
-  // the apply thread or in a raft loop pass (possibly on this thread, before Propose
-  // returns): OK once applied (and *response, if not null, holds the response: see
-  // Applier::Apply for its type), or the request's error. The caller holds no lock that
-  // done or a hook could need. REQUIRES: response outlives the call of done.
+  // Replicates req and applies it after every earlier entry. done runs exactly once (on
+  // the apply thread or a raft loop pass, possibly before Propose returns): OK once applied (and
+  // *response, if not null, holds the response: see Applier::Apply for its type), or the request's
+  // error. REQUIRES: response outlives the call of done.
   void Propose(internalpb::Request req, google::protobuf::Message* response, Done done);
 
   // done(OK) once a read from kv().Read() observes every write acknowledged before this
-  // call (linearizable read); done(error) if that cannot be established in time. Like
-  // Propose's, done may run on this thread before ReadIndex returns.
+  // call (linearizable read); done(error) if that cannot be established in time.
   void ReadIndex(Done done);
 
   // done(OK) once old versions up to rev are physically removed (Compaction's physical).
@@ -293,7 +291,7 @@ class Node : private RaftReceiver, private SnapshotSource {
   std::unique_ptr<Transport> transport_;
   std::unique_ptr<grpc::Service> membership_service_;
   // "Loop holder only": touched only by the thread that holds loop_claimed_ (the raft
-  // thread, or a caller running a pass: RunClaimedPasses).
+  // thread, or a caller running a pass: RunLoopIfIdle).
   std::unique_ptr<raft::RawNode> raw_;  // loop holder only (after Start)
   bool raft_leader_ = false;            // loop holder only: raw_ is the leader
   // Proposals dropped while there was no leader, retried at the next tick (loop holder).
