@@ -285,10 +285,6 @@ void Node::Start(NodeHooks hooks) {
     for (int i = 0; i + 1 < config.election_tick; ++i) raw_->Tick();
   }
 
-  {
-    absl::MutexLock lock(&mu_);
-    next_tick_ = absl::Now() + options_.heartbeat;
-  }
   raft_thread_ = std::thread([this] { RaftLoop(); });
   apply_thread_ = std::thread([this] { ApplyLoop(); });
   compact_thread_ = std::thread([this] { CompactLoop(); });
@@ -302,9 +298,6 @@ Node::~Node() {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
-    // A caller may be running a pass (RunClaimedPasses): it ends without starting another.
-    auto released = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !loop_claimed_; };
-    mu_.Await(absl::Condition(&released));
   }
   if (transport_) transport_->Stop();
   if (raft_thread_.joinable()) raft_thread_.join();
@@ -343,18 +336,15 @@ void Node::Propose(internalpb::Request req, google::protobuf::Message* response,
   uint64_t id = req.id();
   *entry.mutable_request() = std::move(req);
   absl::Time deadline = absl::Now() + options_.request_timeout;
-  std::optional<PassInput> pass;
   {
     absl::MutexLock lock(&mu_);
     if (!stopping_) {
       waiters_.emplace(id, Waiter{response, std::move(done), deadline});
       proposals_.emplace_back(entry.SerializeAsString(), deadline);
-      pass = ClaimIfIdleLocked();
-      done = nullptr;
+      return;
     }
   }
-  if (pass) RunClaimedPasses(*std::move(pass));
-  if (done) std::move(done)(errors::Stopped());
+  std::move(done)(errors::Stopped());
 }
 
 std::string Node::ReadContext(uint64_t round) const {
@@ -362,18 +352,15 @@ std::string Node::ReadContext(uint64_t round) const {
 }
 
 void Node::ReadIndex(Done done) {
-  std::optional<PassInput> pass;
   {
     absl::MutexLock lock(&mu_);
     if (!stopping_) {
       reads_waiting_.push_back(
           PendingRead{std::move(done), absl::Now() + options_.request_timeout});
-      pass = ClaimIfIdleLocked();
-      done = nullptr;
+      return;
     }
   }
-  if (pass) RunClaimedPasses(*std::move(pass));
-  if (done) std::move(done)(errors::Stopped());
+  std::move(done)(errors::Stopped());
 }
 
 void Node::WaitCompacted(int64_t rev, Done done) {
@@ -562,19 +549,8 @@ void Node::TransferLeadership(uint64_t target, Done done) {
 // Transport callbacks
 
 void Node::Receive(raftpb::Message msg) {
-  std::vector<raftpb::Message> msgs;
-  msgs.push_back(std::move(msg));
-  ReceiveBatch(std::move(msgs));
-}
-
-void Node::ReceiveBatch(std::vector<raftpb::Message> msgs) {
-  std::optional<PassInput> pass;
-  {
-    absl::MutexLock lock(&mu_);
-    for (raftpb::Message& msg : msgs) inbox_.push_back(std::move(msg));
-    pass = ClaimIfIdleLocked();
-  }
-  if (pass) RunClaimedPasses(*std::move(pass));
+  absl::MutexLock lock(&mu_);
+  inbox_.push_back(std::move(msg));
 }
 
 void Node::ReceiveSnapshot(raftpb::Message msg, std::string dir) {
@@ -602,190 +578,148 @@ absl::Status Node::WriteSnapshotFiles(const raftpb::Message& msg, const std::str
 }
 
 // ---------------------------------------------------------------------------------------
-// The raft loop
+// The raft thread
 
 void Node::RaftLoop() {
-  mu_.Lock();
+  absl::Time next_tick = absl::Now() + options_.heartbeat;
+  std::deque<std::pair<std::string, absl::Time>> retry;  // proposals dropped for no leader
+  bool was_leader = false;
+  int ticks_since_publish = 10;
   for (;;) {
-    auto runnable = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return stopping_ || (!loop_claimed_ && HasWorkLocked());
-    };
-    mu_.AwaitWithDeadline(absl::Condition(&runnable), next_tick_);
-    if (stopping_) break;
-    if (loop_claimed_) {
-      // The tick is due while a caller runs a pass (which may tick itself): wait for it.
-      auto released = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stopping_ || !loop_claimed_;
-      };
-      mu_.Await(absl::Condition(&released));
-      if (stopping_) break;
-    }
-    absl::Time now = absl::Now();
-    if (!HasWorkLocked() && now < next_tick_) continue;
-    PassInput in = ClaimPassLocked(now);
-    mu_.Unlock();
-    RunPass(std::move(in));
-    mu_.Lock();
-    loop_claimed_ = false;
-  }
-  mu_.Unlock();
-}
-
-bool Node::HasWorkLocked() const {
-  return !inbox_.empty() || !proposals_.empty() ||
-         (!reads_waiting_.empty() && !reads_retry_at_tick_) || !conf_changes_waiting_.empty() ||
-         !conf_applies_.empty() || !snapshot_reports_.empty() || !unreachable_reports_.empty() ||
-         !transfers_.empty();
-}
-
-Node::PassInput Node::ClaimPassLocked(absl::Time now) {
-  KVD_CHECK(!loop_claimed_);
-  loop_claimed_ = true;
-  PassInput in;
-  if (now >= next_tick_) {
-    in.tick = true;
-    next_tick_ = std::max(next_tick_ + options_.heartbeat, now);
-    // Reads that found no leader to ask waited for this tick.
-    reads_retry_at_tick_ = false;
-  }
-  in.inbox.swap(inbox_);
-  in.proposals.swap(proposals_);
-  if (!reads_retry_at_tick_) in.reads.swap(reads_waiting_);
-  in.conf_changes.swap(conf_changes_waiting_);
-  in.conf_applies.swap(conf_applies_);
-  in.snapshot_reports.swap(snapshot_reports_);
-  in.unreachable.swap(unreachable_reports_);
-  in.transfers.swap(transfers_);
-  return in;
-}
-
-std::optional<Node::PassInput> Node::ClaimIfIdleLocked() {
-  // Held by the raft thread or another caller (or by this very thread, called back from
-  // a pass): the holder finds the work when its pass ends.
-  if (stopping_ || loop_claimed_) return std::nullopt;
-  // Under load, the raft thread keeps the loop: a pass holds its caller (a gRPC thread,
-  // of which there are few) through an fsync, and the raft thread batches anyway.
-  if (waiters_.size() + reads_waiting_.size() + read_rounds_.size() > kMaxInFlightToClaim) {
-    return std::nullopt;
-  }
-  return ClaimPassLocked(absl::Now());
-}
-
-void Node::RunClaimedPasses(PassInput in) {
-  for (int pass = 1;; ++pass) {
-    RunPass(std::move(in));
-    absl::MutexLock lock(&mu_);
-    loop_claimed_ = false;
-    if (pass == kMaxCallerPasses || stopping_ || !HasWorkLocked()) return;
-    in = ClaimPassLocked(absl::Now());
-  }
-}
-
-void Node::RunPass(PassInput in) {
-  absl::Time now = absl::Now();
-  std::deque<std::pair<std::string, absl::Time>>& proposals = in.proposals;
-  std::vector<PendingRead>& reads = in.reads;
-  if (in.tick) {
-    raw_->Tick();
-    ExpireWaiters(now);
-    // Proposals dropped while there was no leader get another chance every tick.
-    for (auto& p : retry_) proposals.push_back(std::move(p));
-    retry_.clear();
-    // Announce this member's name and client URLs until the cluster has them: at once
-    // when a leader is known, then every few ticks until applied.
-    if (!published_.load() && has_leader() && ++ticks_since_publish_ >= 5) {
-      ticks_since_publish_ = 0;
-      internalpb::EntryData publish;
-      publish.set_member_id(member_id_);
-      etcdserverpb::Member* attrs = publish.mutable_member_attributes();
-      attrs->set_id(member_id_);
-      attrs->set_name(options_.name);
-      for (const std::string& url : options_.advertise_client_urls) attrs->add_clienturls(url);
-      raw_->Propose(publish.SerializeAsString()).IgnoreError();
-    }
-  }
-  for (raftpb::Message& m : in.inbox) raw_->Step(std::move(m)).IgnoreError();
-  for (auto [id, ok] : in.snapshot_reports) raw_->ReportSnapshot(id, ok);
-  for (uint64_t id : in.unreachable) raw_->ReportUnreachable(id);
-  for (auto& [cc, result] : in.conf_applies) {
-    raftpb::ConfState cs = raw_->ApplyConfChange(cc);
-    absl::MutexLock lock(&mu_);
-    *result = cs;
-  }
-  // Every proposal that arrived since the last round in one message: the leader sends
-  // them to each follower in one append (a follower forwards them in one message).
-  std::vector<std::string> batch;
-  std::vector<absl::Time> batch_deadlines;
-  batch.reserve(proposals.size());
-  for (auto& [data, deadline] : proposals) {
-    if (deadline < now) continue;  // its waiter has expired
-    batch.push_back(std::move(data));
-    batch_deadlines.push_back(deadline);
-  }
-  if (!batch.empty() && raft::IsErrProposalDropped(raw_->ProposeBatch(batch))) {
-    for (size_t i = 0; i < batch.size(); ++i) {
-      retry_.emplace_back(std::move(batch[i]), batch_deadlines[i]);
-    }
-  }
-  std::vector<std::pair<Done, absl::Status>> answers;
-  for (ConfChangeRequest& c : in.conf_changes) {
-    if (c.promotion) {
-      // Only the leader knows how far the learner's log has come (etcd: within 90% of
-      // the leader's).
-      if (!raft_leader_) {
-        answers.emplace_back(std::move(c.done), errors::NotLeader());
-        continue;
-      }
-      raft::Status st = raw_->GetStatus();
-      auto learner = st.progress.find(c.cc.node_id());
-      uint64_t leader_match = st.progress[member_id_].match;
-      if (learner == st.progress.end() || learner->second.match * 10 < leader_match * 9) {
-        answers.emplace_back(std::move(c.done), LearnerNotReady());
-        continue;
-      }
-    }
-    absl::Status s = raw_->ProposeConfChange(c.cc);
-    if (!s.ok()) {
-      answers.emplace_back(std::move(c.done),
-                           raft::IsErrProposalDropped(s) ? errors::NoLeader() : s);
-      continue;
-    }
-    absl::MutexLock lock(&mu_);
-    conf_waiters_.emplace(c.cc.id(), std::move(c));
-  }
-  for (auto& [target, done] : in.transfers) {
-    if (!raw_->TransferLeader(target).ok()) {
-      answers.emplace_back(std::move(done), errors::NotLeader());
-      continue;
-    }
-    absl::MutexLock lock(&mu_);
-    transfers_pending_.emplace_back(target, std::move(done), now + options_.request_timeout);
-  }
-  if (!reads.empty()) {
-    // One ReadIndex round for every read that arrived since the last one.
-    uint64_t ctx;
+    std::deque<raftpb::Message> inbox;
+    std::deque<std::pair<std::string, absl::Time>> proposals;
+    std::vector<PendingRead> reads;
+    std::vector<ConfChangeRequest> conf_changes;
+    std::deque<std::pair<raftpb::ConfChange, std::shared_ptr<std::optional<raftpb::ConfState>>>>
+        conf_applies;
+    std::vector<std::pair<uint64_t, bool>> snapshot_reports;
+    std::vector<uint64_t> unreachable;
+    std::vector<std::pair<uint64_t, Done>> transfers;
     {
       absl::MutexLock lock(&mu_);
-      ctx = next_read_ctx_++;
+      auto work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_ || !inbox_.empty() || !proposals_.empty() ||
+               (!reads_waiting_.empty() && !reads_retry_at_tick_) ||
+               !conf_changes_waiting_.empty() || !conf_applies_.empty() ||
+               !snapshot_reports_.empty() || !unreachable_reports_.empty() || !transfers_.empty();
+      };
+      mu_.AwaitWithDeadline(absl::Condition(&work), next_tick);
+      if (stopping_) return;
+      inbox.swap(inbox_);
+      proposals.swap(proposals_);
+      // Reads that found no leader to ask wait for the next tick.
+      if (reads_retry_at_tick_ && absl::Now() >= next_tick) reads_retry_at_tick_ = false;
+      if (!reads_retry_at_tick_) reads.swap(reads_waiting_);
+      conf_changes.swap(conf_changes_waiting_);
+      conf_applies.swap(conf_applies_);
+      snapshot_reports.swap(snapshot_reports_);
+      unreachable.swap(unreachable_reports_);
+      transfers.swap(transfers_);
     }
-    if (raw_->ReadIndex(ReadContext(ctx)).ok()) {
-      absl::MutexLock lock(&mu_);
-      read_rounds_[ctx].reads = std::move(reads);
-    } else {
-      // No leader to ask (an election): try again at the next tick rather than spin.
-      absl::MutexLock lock(&mu_);
-      for (PendingRead& r : reads) reads_waiting_.push_back(std::move(r));
-      reads_retry_at_tick_ = true;
+    absl::Time now = absl::Now();
+    if (now >= next_tick) {
+      raw_->Tick();
+      next_tick = std::max(next_tick + options_.heartbeat, now);
+      ExpireWaiters(now);
+      // Proposals dropped while there was no leader get another chance every tick.
+      for (auto& p : retry) proposals.push_back(std::move(p));
+      retry.clear();
+      // Announce this member's name and client URLs until the cluster has them: at once
+      // when a leader is known, then every few ticks until applied.
+      if (!published_.load() && has_leader() && ++ticks_since_publish >= 5) {
+        ticks_since_publish = 0;
+        internalpb::EntryData publish;
+        publish.set_member_id(member_id_);
+        etcdserverpb::Member* attrs = publish.mutable_member_attributes();
+        attrs->set_id(member_id_);
+        attrs->set_name(options_.name);
+        for (const std::string& url : options_.advertise_client_urls) attrs->add_clienturls(url);
+        raw_->Propose(publish.SerializeAsString()).IgnoreError();
+      }
     }
-  }
-  while (raw_->HasReady()) HandleReady(raw_->GetReady());
+    for (raftpb::Message& m : inbox) raw_->Step(std::move(m)).IgnoreError();
+    for (auto [id, ok] : snapshot_reports) raw_->ReportSnapshot(id, ok);
+    for (uint64_t id : unreachable) raw_->ReportUnreachable(id);
+    for (auto& [cc, result] : conf_applies) {
+      raftpb::ConfState cs = raw_->ApplyConfChange(cc);
+      absl::MutexLock lock(&mu_);
+      *result = cs;
+    }
+    // Every proposal that arrived since the last round in one message: the leader sends
+    // them to each follower in one append (a follower forwards them in one message).
+    std::vector<std::string> batch;
+    std::vector<absl::Time> batch_deadlines;
+    batch.reserve(proposals.size());
+    for (auto& [data, deadline] : proposals) {
+      if (deadline < now) continue;  // its waiter has expired
+      batch.push_back(std::move(data));
+      batch_deadlines.push_back(deadline);
+    }
+    if (!batch.empty() && raft::IsErrProposalDropped(raw_->ProposeBatch(batch))) {
+      for (size_t i = 0; i < batch.size(); ++i) {
+        retry.emplace_back(std::move(batch[i]), batch_deadlines[i]);
+      }
+    }
+    std::vector<std::pair<Done, absl::Status>> answers;
+    for (ConfChangeRequest& c : conf_changes) {
+      if (c.promotion) {
+        // Only the leader knows how far the learner's log has come (etcd: within 90% of
+        // the leader's).
+        if (!raft_leader_) {
+          answers.emplace_back(std::move(c.done), errors::NotLeader());
+          continue;
+        }
+        raft::Status st = raw_->GetStatus();
+        auto learner = st.progress.find(c.cc.node_id());
+        uint64_t leader_match = st.progress[member_id_].match;
+        if (learner == st.progress.end() || learner->second.match * 10 < leader_match * 9) {
+          answers.emplace_back(std::move(c.done), LearnerNotReady());
+          continue;
+        }
+      }
+      absl::Status s = raw_->ProposeConfChange(c.cc);
+      if (!s.ok()) {
+        answers.emplace_back(std::move(c.done),
+                             raft::IsErrProposalDropped(s) ? errors::NoLeader() : s);
+        continue;
+      }
+      absl::MutexLock lock(&mu_);
+      conf_waiters_.emplace(c.cc.id(), std::move(c));
+    }
+    for (auto& [target, done] : transfers) {
+      if (!raw_->TransferLeader(target).ok()) {
+        answers.emplace_back(std::move(done), errors::NotLeader());
+        continue;
+      }
+      absl::MutexLock lock(&mu_);
+      transfers_pending_.emplace_back(target, std::move(done), now + options_.request_timeout);
+    }
+    if (!reads.empty()) {
+      // One ReadIndex round for every read that arrived since the last one.
+      uint64_t ctx;
+      {
+        absl::MutexLock lock(&mu_);
+        ctx = next_read_ctx_++;
+      }
+      if (raw_->ReadIndex(ReadContext(ctx)).ok()) {
+        absl::MutexLock lock(&mu_);
+        read_rounds_[ctx].reads = std::move(reads);
+      } else {
+        // No leader to ask (an election): try again at the next tick rather than spin.
+        absl::MutexLock lock(&mu_);
+        for (PendingRead& r : reads) reads_waiting_.push_back(std::move(r));
+        reads_retry_at_tick_ = true;
+      }
+    }
+    while (raw_->HasReady()) HandleReady(raw_->GetReady());
 
-  bool leader = is_leader();
-  if (leader != was_leader_) {
-    was_leader_ = leader;
-    if (hooks_.on_leadership) hooks_.on_leadership(leader);
+    bool leader = is_leader();
+    if (leader != was_leader) {
+      was_leader = leader;
+      if (hooks_.on_leadership) hooks_.on_leadership(leader);
+    }
+    for (auto& [done, status] : answers) std::move(done)(status);
   }
-  for (auto& [done, status] : answers) std::move(done)(status);
 }
 
 void Node::HandleReady(raft::Ready rd) {
@@ -954,11 +888,12 @@ void Node::ApplyLoop() {
 }
 
 bool Node::CanApplyInline(const ApplyTask& task) {
-  // Small batches only (the raft loop stalls meanwhile), and never a snapshot or a
-  // membership change: applying one waits for the raft loop.
+  // Small batches only (the raft thread stalls meanwhile), and never a snapshot or a
+  // membership change: applying one waits for the raft thread.
   if (task.snapshot || task.entries.size() > kMaxInlineApplyEntries) return false;
-  return std::none_of(task.entries.begin(), task.entries.end(),
-                      [](const raftpb::Entry& e) { return e.type() == raftpb::ENTRY_CONF_CHANGE; });
+  return std::none_of(task.entries.begin(), task.entries.end(), [](const raftpb::Entry& e) {
+    return e.type() == raftpb::ENTRY_CONF_CHANGE;
+  });
 }
 
 void Node::ApplyTasks(std::deque<ApplyTask>& tasks, std::vector<ReadBatch> reads) {
@@ -1085,7 +1020,7 @@ void Node::ApplyConfChangeEntry(storage::mvcc::ApplyBatch& batch, const raftpb::
                                 bool state_applied) {
   raftpb::ConfChange cc;
   KVD_CHECK(cc.ParseFromString(entry.data()));
-  // Raft's own view of the configuration changes in the raft loop.
+  // Raft's own view of the configuration changes on the raft thread.
   auto result = std::make_shared<std::optional<raftpb::ConfState>>();
   {
     absl::MutexLock lock(&mu_);

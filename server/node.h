@@ -1,31 +1,21 @@
 // A kvd member: raft, the durable log, the store, and the threads that connect them.
 //
 // Threads (DESIGN.md, server/):
-//   raft loop     owns the RawNode. Each pass ticks it (when due), steps received
-//                 messages, proposes, asks for read indexes, and handles each Ready:
-//                 persist (one synced RocksDB write for all entries of the Ready: group
-//                 commit), send, hand committed entries to the apply thread, Advance. A
-//                 leader sends before its own write completes (raft/ready.h allows it);
-//                 followers after. One pass at a time, by whoever claimed the loop
-//                 (loop_claimed_): the raft thread, which waits for work or the next tick;
-//                 or, when the loop is idle, the thread that just queued work (a gRPC thread
-//                 in Propose, ReadIndex or a received batch), which runs the pass itself
-//                 (up to kMaxCallerPasses while work remains) instead of waking the raft
-//                 thread: a thread hand-off less per step on a lightly loaded path. With
-//                 more than kMaxInFlightToClaim requests of the member in flight, callers
-//                 only queue and the raft thread keeps the loop.
+//   raft thread   owns the RawNode. Ticks it, steps received messages, proposes, asks for
+//                 read indexes, and handles each Ready: persist (one synced RocksDB write
+//                 for all entries of the Ready: group commit), send, hand committed entries
+//                 to the apply thread, Advance. A leader sends before its own write
+//                 completes (raft/ready.h allows it); followers after.
 //   apply thread  applies committed entries in batches (one RocksDB write per batch, with
 //                 the applied index, unsynced: the synced log replays what a crash loses),
 //                 then answers the waiting requests, wakes linearizable reads and tells the
 //                 hooks (watchers). Installs snapshots. A batch of a few entries that finds
-//                 the apply thread idle is applied by the raft loop's pass itself instead
-//                 (one thread hand-off less on a lightly loaded write's path); the two never
+//                 the apply thread idle is applied by the raft thread itself instead (one
+//                 thread hand-off less on a lightly loaded write's path); the two never
 //                 apply at the same time, and entries are applied in log order.
 //   compactor     removes old MVCC versions in bounded steps.
-// No request waits on a lock held across an fsync: gRPC threads enqueue under short
-// critical sections and are answered through callbacks. A gRPC thread that finds the
-// loop idle runs a pass (with its fsync) before returning; it holds no lock meanwhile, and
-// the requests it answers (Done) and the hooks may then run on it.
+// No request waits on a lock held across an fsync: gRPC threads only enqueue under short
+// critical sections and are answered through callbacks.
 //
 // Requests: Propose() tags the request with (member id, request id) and proposes it; a
 // follower's raft forwards it to the leader. Whichever member proposed it finds its waiter
@@ -112,8 +102,8 @@ struct NodeHooks {
   // After each batch is durable and visible to reads: the store revision after it and its
   // changes in revision order (apply thread; must not block).
   std::function<void(int64_t rev, const std::vector<mvccpb::Event>& events)> on_applied;
-  // This member became leader (true) or stopped being leader (false) (a raft loop pass:
-  // the raft thread or a caller's thread; must not block).
+  // This member became leader (true) or stopped being leader (false) (raft thread; must
+  // not block).
   std::function<void(bool is_leader)> on_leadership;
   // A raft snapshot replaced the store's state (apply thread, before any later entry is
   // applied): state kept in memory beside the store (the lease table) is reloaded.
@@ -143,9 +133,9 @@ class Node : private RaftReceiver, private SnapshotSource {
   Node& operator=(const Node&) = delete;
 
   // Replicates req and applies it after every earlier entry. done runs exactly once (on
-  // the apply thread or a raft loop pass, possibly before Propose returns): OK once applied (and
-  // *response, if not null, holds the response: see Applier::Apply for its type), or the request's
-  // error. REQUIRES: response outlives the call of done.
+  // the apply or raft thread): OK once applied (and *response, if not null, holds the
+  // response: see Applier::Apply for its type), or the request's error.
+  // REQUIRES: response outlives the call of done.
   void Propose(internalpb::Request req, google::protobuf::Message* response, Done done);
 
   // done(OK) once a read from kv().Read() observes every write acknowledged before this
@@ -221,60 +211,24 @@ class Node : private RaftReceiver, private SnapshotSource {
 
   // RaftReceiver (transport threads).
   void Receive(raftpb::Message msg) override;
-  void ReceiveBatch(std::vector<raftpb::Message> msgs) override;
   void ReceiveSnapshot(raftpb::Message msg, std::string dir) override;
   // SnapshotSource (transport threads).
   absl::Status WriteSnapshotFiles(const raftpb::Message& msg, const std::string& dir) override;
 
-  // What one pass of the raft loop consumes, taken from the queues under mu_.
-  struct PassInput {
-    bool tick = false;
-    std::deque<raftpb::Message> inbox;
-    std::deque<std::pair<std::string, absl::Time>> proposals;
-    std::vector<PendingRead> reads;
-    std::vector<ConfChangeRequest> conf_changes;
-    std::deque<std::pair<raftpb::ConfChange, std::shared_ptr<std::optional<raftpb::ConfState>>>>
-        conf_applies;
-    std::vector<std::pair<uint64_t, bool>> snapshot_reports;
-    std::vector<uint64_t> unreachable;
-    std::vector<std::pair<uint64_t, Done>> transfers;
-  };
-
-  // The raft thread: waits for work or the next tick, and runs passes while no caller
-  // holds the loop.
   void RaftLoop();
-  // Whether a pass has anything to do besides a tick.
-  bool HasWorkLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Claims the loop and takes a pass's input. REQUIRES: !loop_claimed_.
-  PassInput ClaimPassLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // One pass of the raft loop: tick if due, step, propose, handle every Ready. Run by
-  // whoever claimed the loop, without mu_.
-  void RunPass(PassInput in) ABSL_LOCKS_EXCLUDED(mu_);
-  // Called under mu_ by a thread that just queued work for the loop: if no one holds the
-  // loop (the raft thread is waiting for work), claims it, so that the caller runs the
-  // pass itself (RunClaimedPasses) and spares the raft thread's wake-up. The caller must
-  // hold no lock of its own: a pass answers requests and calls the hooks.
-  std::optional<PassInput> ClaimIfIdleLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Runs in, then more passes while work remains (kMaxCallerPasses in all), then releases
-  // the loop; whatever is still queued then wakes the raft thread.
-  void RunClaimedPasses(PassInput in) ABSL_LOCKS_EXCLUDED(mu_);
-  static constexpr int kMaxCallerPasses = 2;
-  // A caller claims the loop only while this member has at most this many requests in
-  // flight (proposals waiting, reads and read rounds): a lightly loaded member.
-  static constexpr size_t kMaxInFlightToClaim = 2;
   // The raft context of this member's ReadIndex round `round`.
   std::string ReadContext(uint64_t round) const;
   void HandleReady(raft::Ready rd);
   void ExpireWaiters(absl::Time now);
   void ApplyLoop();
   // Applies tasks in order, then answers the reads (new ones and earlier ones still
-  // waiting) whose index is now applied. Runs on the apply thread, or in a raft loop pass for
+  // waiting) whose index is now applied. Runs on the apply thread, or on the raft thread for
   // a small batch while the apply thread is idle; apply_busy_ keeps them from overlapping.
   void ApplyTasks(std::deque<ApplyTask>& tasks, std::vector<ReadBatch> reads);
   static bool CanApplyInline(const ApplyTask& task);
   static constexpr size_t kMaxInlineApplyEntries = 8;
   void ApplyTaskNow(ApplyTask& task);
-  // Applies one conf change entry: to raft (by the raft loop), and, unless the state
+  // Applies one conf change entry: to raft (on the raft thread), and, unless the state
   // already holds it, to the membership records.
   void ApplyConfChangeEntry(storage::mvcc::ApplyBatch& batch, const raftpb::Entry& entry,
                             bool state_applied);
@@ -290,14 +244,8 @@ class Node : private RaftReceiver, private SnapshotSource {
   std::unique_ptr<Applier> applier_;
   std::unique_ptr<Transport> transport_;
   std::unique_ptr<grpc::Service> membership_service_;
-  // "Loop holder only": touched only by the thread that holds loop_claimed_ (the raft
-  // thread, or a caller running a pass: RunLoopIfIdle).
-  std::unique_ptr<raft::RawNode> raw_;  // loop holder only (after Start)
-  bool raft_leader_ = false;            // loop holder only: raw_ is the leader
-  // Proposals dropped while there was no leader, retried at the next tick (loop holder).
-  std::deque<std::pair<std::string, absl::Time>> retry_;
-  bool was_leader_ = false;       // loop holder only: what on_leadership last said
-  int ticks_since_publish_ = 10;  // loop holder only
+  std::unique_ptr<raft::RawNode> raw_;  // raft thread only (after Start)
+  bool raft_leader_ = false;            // raft thread only: raw_ is the leader
   uint64_t member_id_ = 0;
   uint64_t cluster_id_ = 0;
   std::atomic<uint64_t> next_request_id_{0};
@@ -305,18 +253,14 @@ class Node : private RaftReceiver, private SnapshotSource {
   std::atomic<uint64_t> leader_{0};
   std::atomic<uint64_t> commit_{0};
 
-  // Everything the raft loop consumes, and the waiters it or the apply thread answer.
+  // Everything the raft thread consumes, and the waiters it or the apply thread answer.
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  // A pass of the raft loop is running (on the raft thread or on a caller's thread); the
-  // state marked "loop holder only" belongs to it.
-  bool loop_claimed_ ABSL_GUARDED_BY(mu_) = false;
-  absl::Time next_tick_ ABSL_GUARDED_BY(mu_);
   std::deque<raftpb::Message> inbox_ ABSL_GUARDED_BY(mu_);
   std::deque<std::pair<std::string, absl::Time>> proposals_ ABSL_GUARDED_BY(mu_);
   std::vector<PendingRead> reads_waiting_ ABSL_GUARDED_BY(mu_);
   std::vector<ConfChangeRequest> conf_changes_waiting_ ABSL_GUARDED_BY(mu_);
-  // Conf change entries the apply thread asks the raft loop to apply to the RawNode.
+  // Conf change entries the apply thread asks the raft thread to apply to the RawNode.
   std::deque<std::pair<raftpb::ConfChange, std::shared_ptr<std::optional<raftpb::ConfState>>>>
       conf_applies_ ABSL_GUARDED_BY(mu_);
   std::vector<std::pair<uint64_t, bool>> snapshot_reports_ ABSL_GUARDED_BY(mu_);
@@ -333,7 +277,7 @@ class Node : private RaftReceiver, private SnapshotSource {
   // ReadIndex rounds by context, and reads whose index arrived, waiting for apply.
   std::map<uint64_t, ReadBatch> read_rounds_ ABSL_GUARDED_BY(mu_);
   std::vector<ReadBatch> reads_ready_ ABSL_GUARDED_BY(mu_);
-  // Someone (the apply thread, or a raft loop pass inline) is applying; the state below
+  // Someone (the apply thread, or the raft thread inline) is applying; the state below
   // marked "applier only" belongs to it.
   bool apply_busy_ ABSL_GUARDED_BY(mu_) = false;
   // Reads whose index is known but not applied yet (applier only; on shutdown, read under

@@ -480,19 +480,15 @@ class GrpcTransport final : public Transport {
 
   // Hands the batch's messages to the receiver, in order.
   void Deliver(peerpb::RaftBatch& batch) {
-    std::vector<raftpb::Message> msgs;
-    msgs.reserve(batch.messages_size());
+    std::shared_lock<std::shared_mutex> lock(deliver_mu_);
+    if (deliver_stopped_) return;
     for (raftpb::Message& msg : *batch.mutable_messages()) {
       if (msg.to() != options_.local_id) continue;  // not for us: raft must not see it
       // A snapshot is only ever a Snapshot call with its files; one on the message stream
       // has no state behind it.
       if (msg.type() == raftpb::MSG_SNAP) continue;
-      msgs.push_back(std::move(msg));
+      receiver_->Receive(std::move(msg));
     }
-    if (msgs.empty()) return;
-    std::shared_lock<std::shared_mutex> lock(deliver_mu_);
-    if (deliver_stopped_) return;
-    receiver_->ReceiveBatch(std::move(msgs));
   }
   // Hands dir over to the receiver; false (dir still the caller's) once stopped.
   bool DeliverSnapshot(raftpb::Message msg, const std::string& dir) {

@@ -33,9 +33,7 @@
 // raft thread's caller.
 //
 // Receiving runs on gRPC callback threads (ServerReadReactor): Stream checks the header
-// and hands each batch's messages for this member to RaftReceiver::ReceiveBatch at once
-// (the receiver may process them before returning: the node runs a raft loop pass on that
-// thread when its loop is idle); Snapshot writes the files into a fresh
+// and hands each message to RaftReceiver::Receive; Snapshot writes the files into a fresh
 // directory under scratch_dir, checking offsets, sizes and CRC32Cs, fsyncs each file and
 // the directory, and only on the final chunk calls RaftReceiver::ReceiveSnapshot. At most
 // one inbound snapshot per sending member at a time. Stop() cancels the inbound calls and

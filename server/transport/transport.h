@@ -9,8 +9,7 @@
 // is not sent on the message stream: the transport asks the SnapshotSource for the state
 // files, streams them in chunks on a Snapshot call, and reports the outcome.
 //
-// Receiving: the Peer service hands each received batch's messages to
-// RaftReceiver::ReceiveBatch (no transport lock held but a shared stop guard), and a fully
+// Receiving: the Peer service hands each message to RaftReceiver::Receive, and a fully
 // received, checksum-verified snapshot to RaftReceiver::ReceiveSnapshot. Streams from
 // another cluster (cluster_id mismatch) or to another member are refused.
 //
@@ -41,11 +40,6 @@ class RaftReceiver {
  public:
   virtual ~RaftReceiver() = default;
   virtual void Receive(raftpb::Message msg) = 0;
-  // The messages of one received batch, in order. The receiver may process them on the
-  // calling thread before returning (the caller holds no lock the receiver could need).
-  virtual void ReceiveBatch(std::vector<raftpb::Message> msgs) {
-    for (raftpb::Message& msg : msgs) Receive(std::move(msg));
-  }
   // msg is the MSG_SNAP; dir holds the received state files and now belongs to the
   // receiver (it installs them, then removes dir).
   virtual void ReceiveSnapshot(raftpb::Message msg, std::string dir) = 0;
