@@ -1114,11 +1114,11 @@ void Node::CompactLoop() {
     }
     for (Done& d : ready) std::move(d)(absl::OkStatus());
     if (!caught_up) {
-      // Pace: at most a third of a core, and room between steps for the writes they delay
+      // Pace: at most a fifth of a core, and room between steps for the writes they delay
       // (a step's deletions share RocksDB's write queue with the raft log's synced writes).
       absl::MutexLock lock(&mu_);
       auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
-      mu_.AwaitWithTimeout(absl::Condition(&stop), std::max(absl::Milliseconds(10), 2 * step_time));
+      mu_.AwaitWithTimeout(absl::Condition(&stop), std::max(absl::Milliseconds(10), 4 * step_time));
     }
   }
 }
